@@ -1,0 +1,3 @@
+from camerapose_cli.cli import app
+
+app()

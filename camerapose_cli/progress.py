@@ -1,0 +1,90 @@
+"""Progress reporting: rich bars on a terminal, plain lines in pipes and logs, nothing with --quiet.
+
+All of it goes to stderr, so that stdout stays free for `--json`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Protocol
+
+
+class Reporter(Protocol):
+    def start_input(self, name: str, total_frames: int) -> None: ...
+    def advance(self, frames: int) -> None: ...
+    def finish_input(self, name: str, status: str, detail: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class QuietReporter:
+    def start_input(self, name: str, total_frames: int) -> None:
+        pass
+
+    def advance(self, frames: int) -> None:
+        pass
+
+    def finish_input(self, name: str, status: str, detail: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class PlainReporter(QuietReporter):
+    """One line per finished input: `[3/10] done clips/a.mp4: 40 frames, 2 tracks, 3.1 s`."""
+
+    def __init__(self, total_inputs: int) -> None:
+        self.total, self.count = total_inputs, 0
+
+    def finish_input(self, name: str, status: str, detail: str) -> None:
+        self.count += 1
+        print(f"[{self.count}/{self.total}] {status} {name}: {detail}", file=sys.stderr, flush=True)
+
+
+class RichReporter:
+    """An overall bar over inputs and a per-input bar over frames."""
+
+    def __init__(self, total_inputs: int, stage: str) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description}", style="bold"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self.overall = self.progress.add_task(f"{stage}: inputs", total=total_inputs)
+        self.current = None
+        self.progress.start()
+
+    def start_input(self, name: str, total_frames: int) -> None:
+        if self.current is not None:
+            self.progress.remove_task(self.current)
+        self.current = self.progress.add_task(f"  {name}", total=total_frames or None)
+
+    def advance(self, frames: int) -> None:
+        if self.current is not None:
+            self.progress.advance(self.current, frames)
+
+    def finish_input(self, name: str, status: str, detail: str) -> None:
+        style = {"done": "green", "skipped": "dim", "failed": "red"}.get(status, "")
+        self.progress.console.print(f"[{style}]{status}[/] {name}: {detail}", highlight=False, markup=True)
+        if self.current is not None:
+            self.progress.remove_task(self.current)
+            self.current = None
+        self.progress.advance(self.overall)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def make_reporter(total_inputs: int, stage: str, quiet: bool) -> Reporter:
+    if quiet:
+        return QuietReporter()
+    if sys.stdout.isatty() and sys.stderr.isatty():
+        return RichReporter(total_inputs, stage)
+    return PlainReporter(total_inputs)

@@ -227,16 +227,23 @@ def run_extract(
         conf=float(params["conf"]),
         iou=float(params["iou"]),
         max_det=int(params["max_det"]),
+        threads=int(params["threads"]),
     )
     model_name, model_sha = pose_model.name, file_sha256(pose_model)
 
     def work(job, progress) -> Outcome:
         paths = output_paths(out_root, job.rel, job.source, want_overlay)
-        summary = extract_input(
-            job.source, job.rel, paths, detector, params, overlay_params,
-            preset_name=preset_name, force=force,
-            on_start=lambda total: progress.start_input(job.rel, total), on_frames=progress.advance,
-        )  # fmt: skip
+        try:
+            summary = extract_input(
+                job.source, job.rel, paths, detector, params, overlay_params,
+                preset_name=preset_name, force=force,
+                on_start=lambda total: progress.start_input(job.rel, total), on_frames=progress.advance,
+            )  # fmt: skip
+        except InputError:
+            # Outputs left from an earlier run no longer describe this input: the manifest says failed.
+            for stale in (paths.table, output_paths(out_root, job.rel, job.source, True).overlay):
+                stale.unlink(missing_ok=True)
+            raise
         status = "done"
         if summary is None:
             table = read_keypoints2d(paths.table)

@@ -85,6 +85,7 @@ class PoseDetector:
         conf: float = 0.25,
         iou: float = 0.7,
         max_det: int = 100,
+        threads: int = 0,
     ) -> None:
         from ultralytics import YOLO
 
@@ -98,6 +99,9 @@ class PoseDetector:
             raise InputError(f"{model_path}: not a COCO-17 pose checkpoint (kpt_shape={kpt_shape})")
         self.device = resolve_device(device)
         self.half = bool(half) and self.device.type == "cuda"
+        if self.device.type == "cpu":
+            # 0 = every core. Set explicitly: Ultralytics' own device selection pins torch to cores - 1.
+            torch.set_num_threads(threads if threads > 0 else os.cpu_count() or 1)
         net = net.fuse(verbose=False) if hasattr(net, "fuse") else net
         net = net.to(self.device).eval()
         self.net = net.half() if self.half else net.float()

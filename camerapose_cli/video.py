@@ -115,6 +115,7 @@ def iter_frame_batches(
         import decord
 
         decord.bridge.set_bridge("native")
+        decord.logging.set_level(decord.logging.QUIET)  # its libav warnings; our errors say what failed
         reader = _open_decord(info, size)
     except Exception:  # decord can't open some containers/codecs; PyAV can
         reader = None
@@ -189,8 +190,7 @@ def _iter_pyav(info: MediaInfo, batch_size: int, size: tuple[int, int] | None) -
     index = 0
     try:
         with av.open(str(info.path)) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            stream = container.streams.video[0]  # single-threaded: frame threading hides errors at the end
             for frame in container.decode(stream):
                 frames.append(frame.to_ndarray(format="rgb24", width=width, height=height))
                 times.append(float(frame.time) if frame.time is not None else index / (info.fps or 1.0))

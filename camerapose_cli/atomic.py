@@ -31,7 +31,7 @@ def atomic_output(final: Path) -> Iterator[Path]:
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True
@@ -45,8 +45,8 @@ def remove_stale_partials(root: Path) -> int:
         return 0
     for path in root.rglob(f".*{PARTIAL_MARK}*"):
         pid_text = path.name.rsplit(PARTIAL_MARK, 1)[1].split(".", 1)[0]
-        if pid_text.isdigit() and int(pid_text) != os.getpid() and _pid_alive(int(pid_text)):
-            continue
+        if pid_text.isdigit() and _pid_alive(int(pid_text)):
+            continue  # another live run is writing it (or we are)
         path.unlink(missing_ok=True)
         removed += 1
     return removed

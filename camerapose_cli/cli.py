@@ -22,6 +22,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Boxed rich errors on a terminal; plain one-line errors in scripts and logs.
+    rich_markup_mode="rich" if sys.stderr.isatty() else None,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -110,7 +112,7 @@ def _run_extract_command(
 def extract(
     inputs: Annotated[
         Path,
-        typer.Argument(exists=True, readable=False, help="A folder of videos/images (searched recursively) or one file."),
+        typer.Argument(exists=True, readable=False, metavar="INPUTS", help="A folder of videos/images (searched recursively) or one file."),
     ],
     out: OutOpt = None,
     pipeline: PipelineOpt = "default",

@@ -27,7 +27,7 @@ class MediaInfo:
     path: Path
     width: int  # displayed (rotation-corrected) size
     height: int
-    rotation: int  # degrees counter-clockwise to turn a coded frame for display: 0, 90, 180, 270
+    rotation: int  # the display-matrix angle (counter-clockwise, as ffmpeg reports it): 0, 90, 180, 270
     fps: float
     frame_count: int  # the container's estimate; the decoded count is authoritative
     is_image: bool
@@ -151,6 +151,7 @@ def _coded_size(info: MediaInfo, size: tuple[int, int] | None) -> tuple[int, int
 
 
 def _to_display(frames: np.ndarray, rotation: int) -> np.ndarray:
+    """Turn coded frames (B, H, W, 3) upright: PyAV hands them over as coded, unlike decord."""
     if rotation == 0:
         return frames
     return np.ascontiguousarray(np.rot90(frames, k=rotation // 90, axes=(1, 2)))
@@ -159,7 +160,8 @@ def _to_display(frames: np.ndarray, rotation: int) -> np.ndarray:
 def _open_decord(info: MediaInfo, size: tuple[int, int] | None):
     import decord
 
-    width, height = _coded_size(info, size)
+    # decord applies the display rotation itself, so it takes sizes in display orientation.
+    width, height = size if size is not None else (info.width, info.height)
     reader = decord.VideoReader(str(info.path), ctx=decord.cpu(0), width=width, height=height)
     if len(reader) == 0:
         raise InputError("no frames")
@@ -178,7 +180,7 @@ def _iter_decord(reader, info: MediaInfo, batch_size: int) -> Iterator[FrameBatc
         except decord.DECORDError as exc:
             reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "decoder error"
             raise InputError(f"decoding failed at frame {start} ({reason})") from None
-        yield FrameBatch(indices, times, _to_display(frames, info.rotation))
+        yield FrameBatch(indices, times, frames)
 
 
 def _iter_pyav(info: MediaInfo, batch_size: int, size: tuple[int, int] | None) -> Iterator[FrameBatch]:

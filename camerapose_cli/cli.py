@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from camerapose_cli import __version__
+from camerapose_cli.errors import InputError
 
 app = typer.Typer(
     name="camerapose",
@@ -160,3 +161,144 @@ def demo(
         jobs, out, pipeline, True, False, as_json, quiet,
         pose_model=None, batch_size=None, device=None, imgsz=None, conf=None, tracker=None,
     )  # fmt: skip
+
+
+@app.command()
+def train(
+    mocap: Annotated[
+        Path, typer.Option("--mocap", exists=True, help="BVH motion capture: a .tar.xz, a folder or one .bvh file.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (resumes from its last.pt).")] = Path("runs/train"),
+    pipeline: PipelineOpt = "default",
+    steps: Annotated[Optional[int], typer.Option("--steps", help="Training steps.")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed.")] = None,
+    joint_map: Annotated[
+        Optional[Path], typer.Option("--joint-map", exists=True, help="TOML [joints] table: body point = BVH joint name(s).")
+    ] = None,
+    half: Annotated[bool, typer.Option("--half", help="Store the final weights in fp16.")] = False,
+    restart: Annotated[bool, typer.Option("--restart", help="Ignore last.pt and start over.")] = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train the 3D lifter (pose + camera branch) on virtual views of motion capture."""
+    from camerapose_cli.presets import load_preset
+    from camerapose_cli.training_run import run_training
+
+    try:
+        preset = load_preset(pipeline)
+        train_cfg = preset.section("train", steps=steps, seed=seed)
+    except (FileNotFoundError, KeyError) as exc:
+        raise _usage_error(str(exc).strip('"')) from None
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    try:
+        summary = run_training(mocap, out, preset, train_cfg, joint_map=joint_map, half=half, restart=restart, quiet=quiet)
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: rerun the same command to resume from {out / 'last.pt'}", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except InputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    elif not quiet:
+        typer.echo(f"train: wrote {summary['checkpoint']}", err=True)
+
+
+@app.command()
+def lift(
+    run: Annotated[Path, typer.Argument(exists=True, file_okay=False, metavar="RUN", help="A run folder written by extract (or a keypoints2d folder).")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder [default: RUN].")] = None,
+    weights: Annotated[Optional[Path], typer.Option("--weights", help="Lifter checkpoint [default: the shipped one].")] = None,
+    pipeline: PipelineOpt = "default",
+    fov: Annotated[Optional[float], typer.Option("--fov", help="Camera field of view across the longer side, degrees.")] = None,
+    overlay: Annotated[bool, typer.Option("--overlay", help="Also render the video with side and top views of the 3D skeletons.")] = False,
+    force: ForceOpt = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Lift every keypoints2d table in RUN to 3D joints in metres: RUN/keypoints3d/*.parquet."""
+    from camerapose_cli.lift import default_lifter_weights, lift_jobs, run_lift
+    from camerapose_cli.presets import load_preset
+    from camerapose_cli.progress import make_reporter
+    from camerapose_cli.runner import summary_dict
+
+    try:
+        preset = load_preset(pipeline)
+        params = preset.section("lift", fov_deg=fov)
+    except (FileNotFoundError, KeyError) as exc:
+        raise _usage_error(str(exc).strip('"')) from None
+    weights = weights if weights is not None else default_lifter_weights()
+    if not weights.is_file():
+        raise _usage_error(f"--weights {weights}: no such file")
+    jobs = lift_jobs(run)
+    if not jobs:
+        raise _usage_error(f"{run}: no keypoints2d tables found (run camerapose extract first)")
+    out = out if out is not None else run
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    try:
+        outcomes = run_lift(
+            jobs, out, params, weights=weights, preset_name=preset.name, force=force,
+            reporter=make_reporter(len(jobs), "lift", quiet), overlay_params=preset.section("overlay") if overlay else None,
+        )  # fmt: skip
+    except InputError as exc:
+        raise _usage_error(str(exc)) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted: partial outputs were removed; rerun to continue", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    summary = summary_dict("lift", out, outcomes)
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    elif not quiet:
+        typer.echo(f"lift: {summary['done']} done, {summary['skipped']} skipped, {summary['failed']} failed -> {out}", err=True)
+    raise typer.Exit(EXIT_FAILED if summary["failed"] else EXIT_OK)
+
+
+@app.command("eval")
+def evaluate(
+    weights: Annotated[Optional[Path], typer.Option("--weights", help="Lifter checkpoint [default: the shipped one].")] = None,
+    mocap: Annotated[Optional[Path], typer.Option("--mocap", exists=True, help="Evaluate on a held-out split of this mocap.")] = None,
+    split: Annotated[str, typer.Option("--split", help="test_seen | test_unseen | val.")] = "test_seen",
+    h36m: Annotated[Optional[Path], typer.Option("--h36m", exists=True, help="A data_3d_h36m.npz (VideoPose3D layout).")] = None,
+    subjects: Annotated[str, typer.Option("--subjects", help="H36M subjects, comma-separated.")] = "S9,S11",
+    noise: Annotated[float, typer.Option("--noise", help="2D noise sigma, fraction of the person's height.")] = 0.0,
+    stride: Annotated[int, typer.Option("--stride", help="Use every N-th frame.")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the virtual cameras.")] = 0,
+    pipeline: PipelineOpt = "default",
+    as_json: JsonOpt = False,
+) -> None:
+    """Report MPJPE, PA-MPJPE, N-MPJPE and per-joint errors (mm) of a lifter on held-out 3D."""
+    from camerapose_cli.evaluate import evaluate_on_bodies, load_h36m_npz, mocap_test_bodies
+    from camerapose_cli.lift import default_lifter_weights, load_lifter
+    from camerapose_cli.presets import load_preset
+
+    if (mocap is None) == (h36m is None):
+        raise _usage_error("give exactly one of --mocap PATH or --h36m FILE")
+    preset = load_preset(pipeline)
+    weights = weights if weights is not None else default_lifter_weights()
+    try:
+        model = load_lifter(weights)
+        if mocap is not None:
+            bodies, source = mocap_test_bodies(mocap, split, preset.section("mocap"), stride), f"{mocap} [{split}]"
+        else:
+            bodies = load_h36m_npz(h36m, [x.strip() for x in subjects.split(",") if x.strip()])[::stride]
+            source = f"{h36m} [{subjects}]"
+    except InputError as exc:
+        raise _usage_error(str(exc)) from None
+    result = evaluate_on_bodies(model, bodies, preset.section("synth"), noise_frac=noise, seed=seed)
+    result.update({"source": source, "weights": str(weights), "noise_frac": noise, "stride": stride})
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=escape(f"{source}: {result['poses']} poses, 2D noise {noise:.0%} of height"))
+    table.add_column("joint")
+    table.add_column("error (mm)", justify="right")
+    for joint, err in result["per_joint_mm"].items():
+        table.add_row(joint, f"{err:.1f}")
+    for key, label in (("mpjpe_mm", "MPJPE"), ("pa_mpjpe_mm", "PA-MPJPE"), ("n_mpjpe_mm", "N-MPJPE")):
+        table.add_row(f"[bold]{label}", f"[bold]{result[key]:.1f}")
+    table.add_row("reprojection (px per 200 px person)", f"{result['reproj_px_at_scale100']:.2f}")
+    Console().print(table)

@@ -7,6 +7,7 @@ ffmpeg-python into the ffmpeg binary that imageio-ffmpeg bundles (no system ffmp
 from __future__ import annotations
 
 import colorsys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from camerapose_cli.errors import InputError
 from camerapose_cli.schema import KeypointTable
-from camerapose_cli.skeleton import COCO17_BONES
+from camerapose_cli.skeleton import COCO17_BONES, H36M17_BONES
 from camerapose_cli.video import MediaInfo, iter_frame_batches
 
 
@@ -75,15 +76,100 @@ def render_overlay(
                 frame = draw_people(frame.copy(), table, order[lo:hi], min_conf)
                 encoder.stdin.write(frame.tobytes())
                 written += 1
-        encoder.stdin.close()
-        error = encoder.stderr.read().decode(errors="replace").strip()
-        if encoder.wait() != 0:
-            raise InputError(f"overlay encoding failed ({error.splitlines()[-1] if error else 'ffmpeg error'})")
+        _finish_encoder(encoder)
     finally:
         if encoder.poll() is None:
             encoder.kill()
             encoder.wait()
     return written
+
+
+@dataclass(frozen=True)
+class ViewBox:
+    """The metric extent the side and top views show, fixed per video so the views do not jump."""
+
+    x: tuple[float, float]
+    y: tuple[float, float]
+    z: tuple[float, float]
+
+
+def view_box(joints_cam: np.ndarray, margin: float = 0.3) -> ViewBox:
+    """A box around camera-frame joints (N, 17, 3) of a whole video, robust to outliers."""
+    if len(joints_cam) == 0:
+        return ViewBox((-1.5, 1.5), (-1.0, 1.0), (1.0, 6.0))
+    flat = joints_cam.reshape(-1, 3)
+    lo, hi = np.percentile(flat, 2, axis=0) - margin, np.percentile(flat, 98, axis=0) + margin
+    return ViewBox((lo[0], hi[0]), (lo[1], hi[1]), (max(lo[2], 0.0), hi[2]))
+
+
+def draw_views(joints_cam: np.ndarray, track_ids: np.ndarray, box: ViewBox, size: int) -> np.ndarray:
+    """Side view (depth → right, down ↓) over top view (x → right, depth ↑) of 3D skeletons: (2*size, size, 3)."""
+    panels = []
+    for horizontal, vertical, flip, title in ((2, 1, False, "side"), (0, 2, True, "top")):
+        panel = np.full((size, size, 3), 24, np.uint8)
+        ranges = [box.x, box.y, box.z]
+        h_lo, h_hi = ranges[horizontal]
+        v_lo, v_hi = ranges[vertical]
+        span = max(h_hi - h_lo, v_hi - v_lo, 1e-3)
+        scale = (size - 20) / span
+
+        def to_px(p: np.ndarray) -> tuple[int, int]:
+            u = 10 + (p[horizontal] - h_lo) * scale
+            v = 10 + (p[vertical] - v_lo) * scale
+            return int(round(u)), int(round(size - v if flip else v))
+
+        for joints, track in zip(joints_cam, track_ids):
+            color = track_color(int(track))
+            for a, b in H36M17_BONES:
+                cv2.line(panel, to_px(joints[a]), to_px(joints[b]), color, 2, cv2.LINE_AA)
+        cv2.putText(panel, title, (8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (200, 200, 200), 1, cv2.LINE_AA)
+        panels.append(panel)
+    return np.concatenate(panels, axis=0)
+
+
+def render_overlay_3d(
+    info: MediaInfo, table: KeypointTable, joints_cam: np.ndarray, out_path: Path, params: dict[str, Any], batch_size: int
+) -> int:
+    """The 2D overlay with side and top views of the 3D skeletons beside it, as H.264 MP4. Returns frames."""
+    order, sorted_frames = _rows_by_frame(table)
+    min_conf = float(params["min_kp_conf"])
+    panel = int(params["view_size"])
+    height = 2 * panel
+    width = int(round(info.width * height / info.height)) // 2 * 2
+    box = view_box(joints_cam)
+
+    def compose(frame_index: int, frame: np.ndarray) -> np.ndarray:
+        lo, hi = np.searchsorted(sorted_frames, [frame_index, frame_index + 1])
+        rows = order[lo:hi]
+        drawn = cv2.resize(draw_people(frame.copy(), table, rows, min_conf), (width, height))
+        return np.concatenate([drawn, draw_views(joints_cam[rows], table.track_id[rows], box, panel)], axis=1)
+
+    if info.is_image:
+        frame = compose(0, next(iter_frame_batches(info, 1)).frames[0])
+        if not cv2.imwrite(str(out_path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)):
+            raise InputError(f"cannot write the overlay image {out_path}")
+        return 1
+    wide = MediaInfo(info.path, width + panel, height, 0, info.fps, info.frame_count, False)
+    encoder = _start_encoder(wide, out_path, params)
+    written = 0
+    try:
+        for batch in iter_frame_batches(info, batch_size):
+            for frame_index, frame in zip(batch.indices, batch.frames):
+                encoder.stdin.write(compose(int(frame_index), frame).tobytes())
+                written += 1
+        _finish_encoder(encoder)
+    finally:
+        if encoder.poll() is None:
+            encoder.kill()
+            encoder.wait()
+    return written
+
+
+def _finish_encoder(encoder) -> None:
+    encoder.stdin.close()
+    error = encoder.stderr.read().decode(errors="replace").strip()
+    if encoder.wait() != 0:
+        raise InputError(f"overlay encoding failed ({error.splitlines()[-1] if error else 'ffmpeg error'})")
 
 
 def _start_encoder(info: MediaInfo, out_path: Path, params: dict[str, Any]):

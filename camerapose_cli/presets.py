@@ -44,4 +44,10 @@ def load_preset(name_or_path: str) -> Preset:
     with open(path, "rb") as fh:
         data = tomllib.load(fh)
     sections = {k: v for k, v in data.items() if isinstance(v, dict)}
+    if "extends" in data:  # inherit every table of the parent, then override key by key
+        parent = load_preset(str(data["extends"]))
+        merged = {k: dict(v) for k, v in parent.sections.items()}
+        for name, values in sections.items():
+            merged.setdefault(name, {}).update(values)
+        sections = merged
     return Preset(name=str(data.get("name", path.stem)), path=path, sections=sections)

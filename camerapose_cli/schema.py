@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from camerapose_cli.errors import SchemaError
-from camerapose_cli.skeleton import NUM_COCO_JOINTS
+from camerapose_cli.skeleton import NUM_COCO_JOINTS, NUM_H36M_JOINTS
 
 META_PREFIX = "camerapose."
 
@@ -37,6 +37,25 @@ KEYPOINTS2D_SCHEMA = pa.schema(
         ("kp_conf", _fixed(pa.float32(), NUM_COCO_JOINTS)),
         ("width", pa.int32()),
         ("height", pa.int32()),
+    ]
+)
+
+# One row per (video, frame, track), written by `lift`.
+KEYPOINTS3D_SCHEMA = pa.schema(
+    [
+        ("video", pa.string()),
+        ("frame", pa.int64()),
+        ("time_s", pa.float64()),
+        ("track_id", pa.int64()),
+        ("kp3d_x", _fixed(pa.float32(), NUM_H36M_JOINTS)),  # H36M-17, metres, camera frame, pelvis-relative
+        ("kp3d_y", _fixed(pa.float32(), NUM_H36M_JOINTS)),
+        ("kp3d_z", _fixed(pa.float32(), NUM_H36M_JOINTS)),
+        ("root_cam", _fixed(pa.float32(), 3)),  # pelvis in camera coordinates, metres
+        ("focal_px", pa.float32()),  # focal length used (assumed from the preset's fov_deg unless known)
+        ("principal_px", _fixed(pa.float32(), 2)),
+        ("cam_depth_ratio", pa.float32()),  # the camera branch: root depth = ratio * focal / 2D scale
+        ("cam_root_xy", _fixed(pa.float32(), 2)),  # the camera branch: root in normalized image coordinates
+        ("reproj_err_px", pa.float32()),  # mean distance of the reprojected COCO points to the input, confident ones
     ]
 )
 
@@ -140,6 +159,14 @@ class Keypoints2DWriter:
         self._writer.close()
 
 
+def write_parquet(table: pa.Table, path: Path, metadata: dict[str, Any]) -> None:
+    """Write a whole table with `camerapose.*` file-level metadata."""
+    writer = pq.ParquetWriter(str(path), table.schema, compression="zstd")
+    writer.write_table(table)
+    writer.add_key_value_metadata(encode_metadata(metadata))
+    writer.close()
+
+
 def encode_metadata(metadata: dict[str, Any]) -> dict[str, str]:
     return {
         f"{META_PREFIX}{k}": v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()
@@ -197,3 +224,15 @@ def read_keypoints2d(path: Path) -> KeypointTable:
         height=table.column("height").to_numpy(),
         metadata=read_metadata(path),
     )
+
+
+def keypoints3d_table(columns: dict[str, np.ndarray]) -> pa.Table:
+    """Build a keypoints3d Arrow table from numpy columns named as in KEYPOINTS3D_SCHEMA (fixed lists as 2D arrays)."""
+    arrays = []
+    for field in KEYPOINTS3D_SCHEMA:
+        values = columns[field.name]
+        if pa.types.is_fixed_size_list(field.type):
+            arrays.append(_fixed_array(values, field.type.value_type, field.type.list_size))
+        else:
+            arrays.append(pa.array(values, field.type))
+    return pa.Table.from_arrays(arrays, schema=KEYPOINTS3D_SCHEMA)

@@ -1,0 +1,166 @@
+"""Training loops. `train_lifter`: paired 3D training of the lifter on synthetic views of mocap.
+
+Resumable: `<out>/last.pt` holds the model, optimizer and step; a rerun continues from it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from camerapose_cli import __version__
+from camerapose_cli.atomic import atomic_output
+from camerapose_cli.losses import camera_targets, pose_loss, reprojection_loss
+from camerapose_cli.metrics import mpjpe, n_mpjpe, pa_mpjpe
+from camerapose_cli.mocap import MocapSet
+from camerapose_cli.models.lifter import Lifter, LifterConfig, LifterOutput
+from camerapose_cli.synth import SyntheticBatch, make_batch
+
+
+@dataclass
+class TrainReport:
+    history: list[dict[str, float]] = field(default_factory=list)
+    validation: list[dict[str, float]] = field(default_factory=list)
+
+
+def save_torch(obj: Any, path: Path) -> None:
+    with atomic_output(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def lifter_losses(model_out: LifterOutput, batch: SyntheticBatch, weights: dict[str, float]) -> dict[str, torch.Tensor]:
+    """Paired losses: 3D body points, camera parameters, and reprojection onto the (noisy) 2D input."""
+    log_d, root_xy = camera_targets(batch.root, batch.focal, batch.principal, batch.centre, batch.scale)
+    principal_n = (batch.principal - batch.centre) / batch.scale[:, None]
+    root_depth = model_out.depth_ratio * batch.focal / batch.scale
+    losses = {
+        "pose": pose_loss(model_out.body, batch.body),
+        "camera": torch.nn.functional.smooth_l1_loss(model_out.log_depth_ratio, log_d)
+        + torch.nn.functional.smooth_l1_loss(model_out.root_xy, root_xy),
+        "reproj": reprojection_loss(
+            model_out.coco, model_out.log_depth_ratio, model_out.root_xy, batch.inputs[..., :2],
+            batch.inputs[..., 2], principal_n, root_depth,
+        ),  # fmt: skip
+    }
+    losses["total"] = sum(weights[f"w_{k}"] * v for k, v in losses.items())
+    return losses
+
+
+@torch.no_grad()
+def evaluate_lifter(model: Lifter, batch: SyntheticBatch) -> dict[str, float]:
+    """MPJPE family in millimetres on the 17 H36M joints, plus the 2D reprojection error in pixels."""
+    model.eval()
+    out = model(batch.inputs)
+    pred, target = out.pose * 1000, batch.body[:, : out.pose.shape[1]] * 1000
+    principal_n = (batch.principal - batch.centre) / batch.scale[:, None]
+    root_depth = out.depth_ratio * batch.focal / batch.scale
+    reproj = reprojection_loss(out.coco, out.log_depth_ratio, out.root_xy, batch.inputs[..., :2],
+                               torch.ones_like(batch.inputs[..., 2]), principal_n, root_depth)  # fmt: skip
+    return {
+        "mpjpe_mm": float(mpjpe(pred, target)),
+        "pa_mpjpe_mm": float(pa_mpjpe(pred, target)),
+        "n_mpjpe_mm": float(n_mpjpe(pred, target)),
+        "reproj_px_at_scale100": float(reproj * 100),  # in pixels for a person 200 px tall
+    }
+
+
+def sample_frames(frames: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    return frames[rng.integers(0, len(frames), count)]
+
+
+def train_lifter(
+    mocap: MocapSet,
+    train_clips: list[str],
+    val_clips: list[str],
+    synth_cfg: dict[str, Any],
+    train_cfg: dict[str, Any],
+    out_dir: Path,
+    *,
+    on_step: Callable[[int, dict[str, float]], None] = lambda step, logs: None,
+    extra_meta: dict | None = None,
+) -> Path:
+    """Train (or resume) a lifter; write `<out>/lifter.pt`, `<out>/last.pt` and `<out>/report.json`."""
+    seed = int(train_cfg["seed"])
+    torch.manual_seed(seed)
+    threads = int(train_cfg.get("threads", 0))
+    if threads > 0:
+        torch.set_num_threads(threads)
+    config = LifterConfig(int(train_cfg["hidden"]), int(train_cfg["blocks"]), float(train_cfg["dropout"]))
+    model = Lifter(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(train_cfg["lr"]))
+    steps = int(train_cfg["steps"])
+    decay = (float(train_cfg["lr_final"]) / float(train_cfg["lr"])) ** (1 / max(steps, 1))
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, decay)
+    report = TrainReport()
+    start = 0
+    last = out_dir / "last.pt"
+    if last.is_file():
+        state = torch.load(last, weights_only=False)
+        model.load_state_dict(state["model"]["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        report = TrainReport(**state["report"])
+        start = int(state["step"])
+        torch.set_rng_state(state["torch_rng"])  # dropout draws continue as if never interrupted
+    train_frames = mocap.frames_of(train_clips)
+    val_frames = mocap.frames_of(val_clips)
+    points = torch.from_numpy(mocap.points)
+    val_gen = torch.Generator().manual_seed(seed + 1)
+    val_idx = sample_frames(val_frames, int(train_cfg["val_samples"]), np.random.default_rng(seed + 1))
+    val_batch = make_batch(points[val_idx], synth_cfg, val_gen, augment=False, corrupt=False)
+    weights = {k: float(train_cfg[k]) for k in ("w_pose", "w_camera", "w_reproj")}
+    batch_size = int(train_cfg["batch_size"])
+    val_every = int(train_cfg["val_every"])
+    started = time.perf_counter()
+    for step in range(start, steps):
+        # Per-step generators make a resumed run draw exactly what an uninterrupted one would.
+        rng = np.random.default_rng([seed, step])
+        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        batch = make_batch(points[sample_frames(train_frames, batch_size, rng)], synth_cfg, gen)
+        model.train()
+        losses = lifter_losses(model(batch.inputs), batch, weights)
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+        scheduler.step()
+        logs = {k: float(v.detach()) for k, v in losses.items()}
+        if (step + 1) % 50 == 0:
+            report.history.append({"step": step + 1, **logs})
+        on_step(step + 1, logs)
+        if (step + 1) % val_every == 0 or step + 1 == steps:
+            metrics = {"step": step + 1, **evaluate_lifter(model, val_batch)}
+            report.validation.append(metrics)
+            save_torch(
+                {"model": model.checkpoint(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                 "report": report.__dict__, "step": step + 1, "torch_rng": torch.get_rng_state()},
+                last,
+            )  # fmt: skip
+    final = out_dir / "lifter.pt"
+    meta = {
+        "tool_version": __version__,
+        "steps": steps,
+        "train_clips": len(train_clips),
+        "seconds": round(time.perf_counter() - started, 1),
+        "validation": report.validation[-1] if report.validation else {},
+        **(extra_meta or {}),
+    }
+    save_torch(model.checkpoint({"meta": meta}), final)
+    with atomic_output(out_dir / "report.json") as tmp:
+        tmp.write_text(json.dumps({"meta": meta, **report.__dict__}, indent=1))
+    return final
+
+
+def export_half(checkpoint_path: Path, out_path: Path) -> None:
+    """A copy of a lifter checkpoint with fp16 weights (loaded back as fp32)."""
+    ckpt = torch.load(checkpoint_path, weights_only=False)
+    ckpt["state_dict"] = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
+    save_torch(ckpt, out_path)
+

@@ -1,0 +1,67 @@
+"""The `train` command's stage: load mocap, split it, train with progress, write the checkpoint and report."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from camerapose_cli.mocap import load_mocap
+from camerapose_cli.presets import Preset
+from camerapose_cli.splits import split_clips
+from camerapose_cli.train import export_half, train_lifter
+
+
+def _progress(total: int, quiet: bool, label: str):
+    """(callback, close) for a rich bar on a terminal, a line every 1000 steps otherwise."""
+    if quiet:
+        return (lambda step, logs: None), (lambda: None)
+    if sys.stderr.isatty():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[loss]}"),
+                            TimeRemainingColumn(), transient=False)  # fmt: skip
+        task = progress.add_task(label, total=total, loss="")
+        progress.start()
+
+        def update(step: int, logs: dict[str, float]) -> None:
+            progress.update(task, completed=step, loss=f"loss {logs['total']:.4f}")
+
+        return update, progress.stop
+
+    def plain(step: int, logs: dict[str, float]) -> None:
+        if step % 1000 == 0 or step == total:
+            print(f"{label} step {step}/{total} loss {logs['total']:.4f}", file=sys.stderr, flush=True)
+
+    return plain, (lambda: None)
+
+
+def run_training(
+    mocap_path: Path, out: Path, preset: Preset, train_cfg: dict[str, Any], *, joint_map: Path | None,
+    half: bool, restart: bool, quiet: bool,
+) -> dict[str, Any]:  # fmt: skip
+    joints = None
+    if joint_map is not None:
+        with open(joint_map, "rb") as fh:
+            joints = tomllib.load(fh).get("joints", {})
+    if restart and out.exists():
+        (out / "last.pt").unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    if not quiet:
+        print(f"train: reading motion capture from {mocap_path} (cached after the first read)", file=sys.stderr)
+    mocap = load_mocap(mocap_path, joints)
+    splits = split_clips(mocap.names, preset.section("mocap"))
+    update, close = _progress(int(train_cfg["steps"]), quiet, "train lifter")
+    try:
+        checkpoint = train_lifter(
+            mocap, splits["train"], splits["val"], preset.section("synth"), train_cfg, out, on_step=update,
+            extra_meta={"mocap": str(mocap_path), "preset": preset.name, "splits": {k: len(v) for k, v in splits.items()}},
+        )  # fmt: skip
+    finally:
+        close()
+    if half:
+        export_half(checkpoint, out / "lifter.fp16.pt")
+        shutil.move(out / "lifter.fp16.pt", checkpoint)
+    return {"checkpoint": str(checkpoint), "report": str(out / "report.json"), "splits": {k: len(v) for k, v in splits.items()}}

@@ -1,0 +1,178 @@
+"""BVH forward kinematics, skeleton mapping for several naming conventions, and the real Bandai data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from camerapose_cli.bvh import parse_bvh
+from camerapose_cli.errors import InputError
+from camerapose_cli.mocap import body_points_from_bvh, iter_bvh_sources, load_mocap, resolve_joint_names
+from camerapose_cli.skeleton import BODY_INDEX
+from camerapose_cli.splits import clip_content, split_clips
+from conftest import SHARED_DATA, require_shared
+
+THREE_JOINTS = """HIERARCHY
+ROOT base
+{
+  OFFSET 0 0 0
+  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation
+  JOINT middle
+  {
+    OFFSET 0 10 0
+    CHANNELS 3 Zrotation Xrotation Yrotation
+    JOINT tip
+    {
+      OFFSET 0 5 0
+      CHANNELS 3 Zrotation Xrotation Yrotation
+      End Site
+      {
+        OFFSET 0 1 0
+      }
+    }
+  }
+}
+MOTION
+Frames: 2
+Frame Time: 0.0333333
+0 0 0 0 0 0 0 0 0 0 0 0
+1 2 3 90 0 0 0 0 0 0 90 0
+"""
+
+
+def test_three_joint_forward_kinematics_by_hand():
+    motion = parse_bvh(THREE_JOINTS, "three")
+    assert motion.names == ["base", "middle", "tip"]
+    assert motion.frame_time == pytest.approx(1 / 30, rel=1e-5)
+    positions, rotations = motion.forward_kinematics()
+    np.testing.assert_allclose(positions[0], [[0, 0, 0], [0, 10, 0], [0, 15, 0]], atol=1e-9)
+    # Frame 1: root moved to (1,2,3) and turned 90 degrees about Z: +Y maps to -X.
+    np.testing.assert_allclose(positions[1, 0], [1, 2, 3], atol=1e-9)
+    np.testing.assert_allclose(positions[1, 1], [1 - 10, 2, 3], atol=1e-9)
+    np.testing.assert_allclose(positions[1, 2], [1 - 15, 2, 3], atol=1e-9)
+    # The tip's own 90 degrees about X comes first (intrinsic ZXY): its +Y goes to +Z, which Z leaves alone.
+    np.testing.assert_allclose(rotations[1, 2] @ np.array([0, 1, 0]), [0, 0, 1], atol=1e-9)
+    np.testing.assert_allclose(rotations[1, 1] @ np.array([0, 1, 0]), [-1, 0, 0], atol=1e-9)
+
+
+def test_malformed_bvh_is_a_clear_error():
+    with pytest.raises(InputError, match="not a BVH file"):
+        parse_bvh("hello", "x.bvh")
+    with pytest.raises(InputError, match="truncated motion"):
+        parse_bvh(THREE_JOINTS.replace("1 2 3 90 0 0 0 0 0 0 90 0\n", "1 2 3\n"), "cut.bvh")
+
+
+def t_pose_bvh(names: dict[str, str], unit: float, z_up: bool = False, frames: int = 3) -> str:
+    """A standing T-pose skeleton with the given joint names, in `unit` per metre, optionally Z up."""
+    layout = {  # point: (parent, offset in metres, x left? no: x = person's left, y up, z forward)
+        "pelvis": (None, (0, 1.0, 0)), "l_hip": ("pelvis", (0.12, -0.05, 0)), "l_knee": ("l_hip", (0, -0.45, 0)),
+        "l_ankle": ("l_knee", (0, -0.42, 0)), "r_hip": ("pelvis", (-0.12, -0.05, 0)), "r_knee": ("r_hip", (0, -0.45, 0)),
+        "r_ankle": ("r_knee", (0, -0.42, 0)), "spine": ("pelvis", (0, 0.25, 0)), "thorax": ("spine", (0, 0.25, 0)),
+        "head": ("thorax", (0, 0.1, 0)), "l_shoulder": ("thorax", (0.17, 0, 0)), "l_elbow": ("l_shoulder", (0.28, 0, 0)),
+        "l_wrist": ("l_elbow", (0.25, 0, 0)), "r_shoulder": ("thorax", (-0.17, 0, 0)),
+        "r_elbow": ("r_shoulder", (-0.28, 0, 0)), "r_wrist": ("r_elbow", (-0.25, 0, 0)),
+    }  # fmt: skip
+
+    def offset(v):
+        x, y, z = (c * unit for c in v)
+        return (x, -z, y) if z_up else (x, y, z)
+
+    lines, count = ["HIERARCHY"], 0
+
+    def emit(point: str, depth: int) -> None:
+        nonlocal count
+        pad = "  " * depth
+        lines.append(f"{pad}{'ROOT' if depth == 0 else 'JOINT'} {names[point]}")
+        lines.append(pad + "{")
+        lines.append(pad + "  OFFSET " + " ".join(f"{c:.4f}" for c in offset(layout[point][1])))
+        if depth == 0:
+            lines.append(pad + "  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation")
+            count += 6
+        else:
+            lines.append(pad + "  CHANNELS 3 Zrotation Xrotation Yrotation")
+            count += 3
+        for child, (parent, _) in layout.items():
+            if parent == point:
+                emit(child, depth + 1)
+        lines.append(pad + "}")
+
+    emit("pelvis", 0)
+    root = " ".join(f"{c:.4f}" for c in offset((0, 1.0, 0)))
+    lines += ["MOTION", f"Frames: {frames}", "Frame Time: 0.0333333"]
+    lines += [root + " 0" * (count - 3)] * frames
+    return "\n".join(lines) + "\n"
+
+
+CMU = {"pelvis": "Hips", "l_hip": "LeftUpLeg", "l_knee": "LeftLeg", "l_ankle": "LeftFoot", "r_hip": "RightUpLeg",
+       "r_knee": "RightLeg", "r_ankle": "RightFoot", "spine": "Spine", "thorax": "Neck", "head": "Head",
+       "l_shoulder": "LeftArm", "l_elbow": "LeftForeArm", "l_wrist": "LeftHand", "r_shoulder": "RightArm",
+       "r_elbow": "RightForeArm", "r_wrist": "RightHand"}  # fmt: skip
+ANATOMICAL = {**CMU, "l_hip": "LeftHip", "l_knee": "LeftKnee", "l_ankle": "LeftAnkle", "r_hip": "RightHip",
+              "r_knee": "RightKnee", "r_ankle": "RightAnkle", "l_shoulder": "LeftShoulder", "l_elbow": "LeftElbow",
+              "l_wrist": "LeftWrist", "r_shoulder": "RightShoulder", "r_elbow": "RightElbow", "r_wrist": "RightWrist"}  # fmt: skip
+
+
+@pytest.mark.parametrize("names", [CMU, ANATOMICAL], ids=["cmu", "anatomical"])
+@pytest.mark.parametrize("unit,z_up", [(100.0, False), (1.0, False), (100 / 2.54, True)], ids=["cm", "m", "inch-zup"])
+def test_other_skeletons_map_to_body_points(names, unit, z_up):
+    body = body_points_from_bvh(parse_bvh(t_pose_bvh(names, unit, z_up)))
+    frame = body[0]
+    np.testing.assert_allclose(frame[BODY_INDEX["pelvis"]], [0, 1.0, 0], atol=1e-3)  # metres, Y up
+    np.testing.assert_allclose(frame[BODY_INDEX["l_hip"]] - frame[BODY_INDEX["r_hip"]], [0.24, 0, 0], atol=1e-3)
+    np.testing.assert_allclose(frame[BODY_INDEX["l_wrist"]], [0.70, 1.5, 0], atol=1e-3)
+    # The face looks forward (+z for this skeleton) and the head top is above the nose.
+    assert frame[BODY_INDEX["neck_nose"], 2] > 0.05
+    assert frame[BODY_INDEX["head"], 1] > frame[BODY_INDEX["neck_nose"], 1]
+    assert frame[BODY_INDEX["l_ear"], 0] > 0 > frame[BODY_INDEX["r_ear"], 0]
+
+
+def test_joint_map_override_and_missing_joints():
+    renamed = {**CMU, "l_elbow": "MyElbowL"}
+    text = t_pose_bvh(renamed, 100.0)
+    with pytest.raises(InputError, match="l_elbow"):
+        body_points_from_bvh(parse_bvh(text))
+    body = body_points_from_bvh(parse_bvh(text), {"l_elbow": "MyElbowL"})
+    np.testing.assert_allclose(body[0, BODY_INDEX["l_elbow"]], [0.45, 1.5, 0], atol=1e-3)
+    with pytest.raises(ValueError, match="unknown body point"):
+        resolve_joint_names(["Hips"], {"tail": "Tail"})
+
+
+def test_reading_a_folder_of_bvh(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "one.bvh").write_text(t_pose_bvh(CMU, 100.0, frames=4))
+    (tmp_path / "two.bvh").write_text(t_pose_bvh(ANATOMICAL, 100.0, frames=2))
+    assert [name for name, _ in iter_bvh_sources(tmp_path)] == ["one", "two"]
+    mocap = load_mocap(tmp_path, use_cache=False)
+    assert mocap.names == ["one", "two"] and mocap.points.shape == (6, 21, 3)
+    assert mocap.clip("two").shape == (2, 21, 3)
+
+
+def test_splits_hold_out_whole_clips_and_contents():
+    names = [f"dataset-2_{c}_{s}_{i:03d}" for c in ("walk", "run", "wave-left-hand") for s in ("a", "b") for i in range(40)]
+    names += ["dataset-1_dance-short_normal_001", "dataset-1_punch_normal_001"]
+    cfg = {"holdout_contents": ["dance-short", "punch"], "test_fraction": 0.1, "val_fraction": 0.05}
+    splits = split_clips(names, cfg)
+    assert splits["test_unseen"] == ["dataset-1_dance-short_normal_001", "dataset-1_punch_normal_001"]
+    assert sorted(sum(splits.values(), [])) == sorted(names)  # a partition of whole clips
+    assert 0.03 < len(splits["test_seen"]) / len(names) < 0.2
+    assert split_clips(list(reversed(names)), cfg) == splits  # stable
+    assert clip_content("dataset-1_walk-left_tired_001") == "walk-left"
+
+
+@pytest.mark.slow
+def test_bandai_mocap_reads_from_the_archive():
+    archive = require_shared(SHARED_DATA / "mocap" / "bandai_motion.tar.xz")
+    mocap = load_mocap(archive)
+    assert len(mocap.names) > 3000 and len(mocap.points) > 400_000
+    walk = mocap.clip("dataset-1_walk_normal_001")
+    hip_width = np.linalg.norm(walk[:, BODY_INDEX["l_hip"]] - walk[:, BODY_INDEX["r_hip"]], axis=-1)
+    shoulder_width = np.linalg.norm(walk[:, BODY_INDEX["l_shoulder"]] - walk[:, BODY_INDEX["r_shoulder"]], axis=-1)
+    assert 0.11 < hip_width.mean() < 0.15 and 0.18 < shoulder_width.mean() < 0.23  # the issue's figures
+    # Walking forward: the nose leads the pelvis along the direction of travel.
+    travel = walk[-1, 0] - walk[0, 0]
+    travel[1] = 0
+    lead = walk[:, BODY_INDEX["neck_nose"]] - walk[:, BODY_INDEX["thorax"]]
+    assert (lead @ travel > 0).mean() > 0.95
+    assert 1.4 < walk[:, BODY_INDEX["head"], 1].mean() - walk[:, :, 1].min() < 2.0  # standing height, metres

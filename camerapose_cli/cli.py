@@ -54,6 +54,53 @@ def _usage_error(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
+def _run_stage(stage: str, out: Path, run, as_json: bool, quiet: bool) -> None:
+    """Run a batch stage (`run(reporter)` returns Outcomes) and turn the result into output and an exit code."""
+    from camerapose_cli.progress import make_reporter
+    from camerapose_cli.runner import summary_dict
+
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    try:
+        outcomes = run(lambda total: make_reporter(total, stage, quiet))
+    except (InputError, ValueError) as exc:  # a bad checkpoint, --device and the like: found before any input
+        raise _usage_error(str(exc)) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted: partial outputs were removed; rerun to continue", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    summary = summary_dict(stage, out, outcomes)
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    elif not quiet:
+        typer.echo(f"{stage}: {summary['done']} done, {summary['skipped']} skipped, {summary['failed']} failed -> {out}", err=True)
+    raise typer.Exit(EXIT_FAILED if summary["failed"] else EXIT_OK)
+
+
+def _stage_jobs(run: Path) -> list:
+    from camerapose_cli.lift import lift_jobs
+
+    jobs = lift_jobs(run)
+    if not jobs:
+        raise _usage_error(f"{run}: no keypoints2d tables found (run camerapose extract first)")
+    return jobs
+
+
+def _preset_section(pipeline: str, section: str, **overrides):
+    from camerapose_cli.presets import load_preset
+
+    try:
+        preset = load_preset(pipeline)
+        return preset, preset.section(section, **overrides)
+    except (FileNotFoundError, KeyError) as exc:
+        raise _usage_error(str(exc).strip('"')) from None
+
+
+def _existing(path: Path | None, default, option: str) -> Path:
+    path = path if path is not None else default()
+    if not path.is_file():
+        raise _usage_error(f"{option} {path}: no such file")
+    return path
+
+
 PipelineOpt = Annotated[str, typer.Option("--pipeline", "-p", help="Preset name (default, cpu-fast) or TOML path.")]
 OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder [default: runs/<input name>].")]
 OverlayOpt = Annotated[bool, typer.Option("--overlay", help="Also write overlay videos with skeletons and track ids.")]
@@ -66,47 +113,20 @@ def _run_extract_command(
     jobs, out: Path, pipeline: str, overlay: bool, force: bool, as_json: bool, quiet: bool, **overrides
 ) -> None:
     from camerapose_cli.extract import run_extract
-    from camerapose_cli.presets import load_preset
-    from camerapose_cli.progress import make_reporter
     from camerapose_cli.resources import default_pose_model
-    from camerapose_cli.runner import summary_dict
 
-    try:
-        preset = load_preset(pipeline)
-        pose_model = overrides.pop("pose_model")
-        params = preset.section("extract", **overrides)
-        overlay_params = preset.section("overlay")
-    except (FileNotFoundError, KeyError, ValueError) as exc:
-        raise _usage_error(str(exc).strip('"')) from None
-    if pose_model is None:
-        pose_model = Path(params["pose_model"]) if params["pose_model"] else default_pose_model()
-    if not pose_model.is_file():
-        raise _usage_error(f"--pose-model {pose_model}: no such file")
+    pose_model = overrides.pop("pose_model")
+    preset, params = _preset_section(pipeline, "extract", **overrides)
+    _, overlay_params = _preset_section(pipeline, "overlay")
+    if pose_model is None and params["pose_model"]:
+        pose_model = Path(params["pose_model"])
+    pose_model = _existing(pose_model, default_pose_model, "--pose-model")
     if int(params["batch_size"]) < 1:
         raise _usage_error("--batch-size must be at least 1")
-
-    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
-    reporter = make_reporter(len(jobs), "extract", quiet)
-    try:
-        outcomes = run_extract(
-            jobs, out, params, overlay_params, pose_model=pose_model, preset_name=preset.name,
-            want_overlay=overlay, force=force, reporter=reporter,
-        )  # fmt: skip
-    except ValueError as exc:  # bad --device and the like, found when the detector is built
-        raise _usage_error(str(exc)) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted: partial outputs were removed; rerun to continue", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    summary = summary_dict("extract", out, outcomes)
-    if as_json:
-        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
-    elif not quiet:
-        typer.echo(
-            f"extract: {summary['done']} done, {summary['skipped']} skipped, {summary['failed']} failed "
-            f"-> {out}",
-            err=True,
-        )
-    raise typer.Exit(EXIT_FAILED if summary["failed"] else EXIT_OK)
+    _run_stage("extract", out, lambda reporter: run_extract(
+        jobs, out, params, overlay_params, pose_model=pose_model, preset_name=preset.name,
+        want_overlay=overlay, force=force, reporter=reporter(len(jobs)),
+    ), as_json, quiet)  # fmt: skip
 
 
 @app.command()
@@ -175,23 +195,22 @@ def train(
     joint_map: Annotated[
         Optional[Path], typer.Option("--joint-map", exists=True, help="TOML [joints] table: body point = BVH joint name(s).")
     ] = None,
+    model: Annotated[str, typer.Option("--model", help="lifter | refiner.")] = "lifter",
     half: Annotated[bool, typer.Option("--half", help="Store the final weights in fp16.")] = False,
     restart: Annotated[bool, typer.Option("--restart", help="Ignore last.pt and start over.")] = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Train the 3D lifter (pose + camera branch) on virtual views of motion capture."""
-    from camerapose_cli.presets import load_preset
+    """Train the 3D lifter (pose + camera branch), or the 2D refiner, on virtual views of motion capture."""
     from camerapose_cli.training_run import run_training
 
-    try:
-        preset = load_preset(pipeline)
-        train_cfg = preset.section("train", steps=steps, seed=seed)
-    except (FileNotFoundError, KeyError) as exc:
-        raise _usage_error(str(exc).strip('"')) from None
+    if model not in ("lifter", "refiner"):
+        raise _usage_error(f"--model {model}: choose lifter or refiner")
+    preset, train_cfg = _preset_section(pipeline, "train" if model == "lifter" else "refine", steps=steps, seed=seed)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
-        summary = run_training(mocap, out, preset, train_cfg, joint_map=joint_map, half=half, restart=restart, quiet=quiet)
+        summary = run_training(mocap, out, preset, train_cfg, joint_map=joint_map, half=half, restart=restart, quiet=quiet,
+                               model=model)  # fmt: skip
     except KeyboardInterrupt:
         typer.echo(f"interrupted: rerun the same command to resume from {out / 'last.pt'}", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -212,45 +231,32 @@ def lift(
     pipeline: PipelineOpt = "default",
     fov: Annotated[Optional[float], typer.Option("--fov", help="Camera field of view across the longer side, degrees.")] = None,
     overlay: Annotated[bool, typer.Option("--overlay", help="Also render the video with side and top views of the 3D skeletons.")] = False,
+    refine: Annotated[bool, typer.Option("--refine/--no-refine", help="Refine the 2D keypoints first.")] = True,
+    refiner: Annotated[Optional[Path], typer.Option("--refiner", help="Refiner checkpoint [default: the shipped one].")] = None,
     force: ForceOpt = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Lift every keypoints2d table in RUN to 3D joints in metres: RUN/keypoints3d/*.parquet."""
-    from camerapose_cli.lift import default_lifter_weights, lift_jobs, run_lift
-    from camerapose_cli.presets import load_preset
-    from camerapose_cli.progress import make_reporter
-    from camerapose_cli.runner import summary_dict
+    from camerapose_cli.lift import RefineStep, default_lifter_weights, run_lift
+    from camerapose_cli.refine import default_refiner_weights, load_refiner
 
-    try:
-        preset = load_preset(pipeline)
-        params = preset.section("lift", fov_deg=fov)
-    except (FileNotFoundError, KeyError) as exc:
-        raise _usage_error(str(exc).strip('"')) from None
-    weights = weights if weights is not None else default_lifter_weights()
-    if not weights.is_file():
-        raise _usage_error(f"--weights {weights}: no such file")
-    jobs = lift_jobs(run)
-    if not jobs:
-        raise _usage_error(f"{run}: no keypoints2d tables found (run camerapose extract first)")
+    preset, params = _preset_section(pipeline, "lift", fov_deg=fov)
+    weights = _existing(weights, default_lifter_weights, "--weights")
+    refine_step = None
+    if refine:
+        refiner = _existing(refiner, default_refiner_weights, "--refiner")
+        try:
+            refine_step = RefineStep(load_refiner(refiner), refiner, preset.section("refine"))
+        except InputError as exc:
+            raise _usage_error(str(exc)) from None
+    jobs = _stage_jobs(run)
     out = out if out is not None else run
-    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
-    try:
-        outcomes = run_lift(
-            jobs, out, params, weights=weights, preset_name=preset.name, force=force,
-            reporter=make_reporter(len(jobs), "lift", quiet), overlay_params=preset.section("overlay") if overlay else None,
-        )  # fmt: skip
-    except InputError as exc:
-        raise _usage_error(str(exc)) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted: partial outputs were removed; rerun to continue", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    summary = summary_dict("lift", out, outcomes)
-    if as_json:
-        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
-    elif not quiet:
-        typer.echo(f"lift: {summary['done']} done, {summary['skipped']} skipped, {summary['failed']} failed -> {out}", err=True)
-    raise typer.Exit(EXIT_FAILED if summary["failed"] else EXIT_OK)
+    overlay_params = preset.section("overlay") if overlay else None
+    _run_stage("lift", out, lambda reporter: run_lift(
+        jobs, out, params, weights=weights, preset_name=preset.name, force=force, reporter=reporter(len(jobs)),
+        overlay_params=overlay_params, refine=refine_step,
+    ), as_json, quiet)  # fmt: skip
 
 
 @app.command("eval")
@@ -269,12 +275,11 @@ def evaluate(
     """Report MPJPE, PA-MPJPE, N-MPJPE and per-joint errors (mm) of a lifter on held-out 3D."""
     from camerapose_cli.evaluate import evaluate_on_bodies, load_h36m_npz, mocap_test_bodies
     from camerapose_cli.lift import default_lifter_weights, load_lifter
-    from camerapose_cli.presets import load_preset
 
     if (mocap is None) == (h36m is None):
         raise _usage_error("give exactly one of --mocap PATH or --h36m FILE")
-    preset = load_preset(pipeline)
-    weights = weights if weights is not None else default_lifter_weights()
+    preset, _ = _preset_section(pipeline, "lift")
+    weights = _existing(weights, default_lifter_weights, "--weights")
     try:
         model = load_lifter(weights)
         if mocap is not None:
@@ -302,3 +307,25 @@ def evaluate(
         table.add_row(f"[bold]{label}", f"[bold]{result[key]:.1f}")
     table.add_row("reprojection (px per 200 px person)", f"{result['reproj_px_at_scale100']:.2f}")
     Console().print(table)
+
+
+@app.command()
+def refine(
+    run: Annotated[Path, typer.Argument(exists=True, file_okay=False, metavar="RUN", help="A run folder written by extract.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder [default: RUN].")] = None,
+    weights: Annotated[Optional[Path], typer.Option("--weights", help="Refiner checkpoint [default: the shipped one].")] = None,
+    pipeline: PipelineOpt = "default",
+    force: ForceOpt = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Refine every keypoints2d table in RUN with the confidence-guided network: RUN/keypoints2d_refined/."""
+    from camerapose_cli.refine import default_refiner_weights, run_refine
+
+    preset, params = _preset_section(pipeline, "refine")
+    weights = _existing(weights, default_refiner_weights, "--weights")
+    jobs = _stage_jobs(run)
+    out = out if out is not None else run
+    _run_stage("refine", out, lambda reporter: run_refine(
+        jobs, out, params, weights=weights, preset_name=preset.name, force=force, reporter=reporter(len(jobs)),
+    ), as_json, quiet)  # fmt: skip

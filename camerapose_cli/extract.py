@@ -18,6 +18,7 @@ from camerapose_cli.overlay import render_overlay
 from camerapose_cli.pose2d import FrameDetections, PoseDetector
 from camerapose_cli.prefetch import prefetch
 from camerapose_cli.resources import file_sha256
+from camerapose_cli.runner import Job, Outcome, run_jobs
 from camerapose_cli.schema import KeypointTable, Keypoints2DWriter, read_keypoints2d, read_metadata
 from camerapose_cli.track import assign_tracks, make_tracker
 from camerapose_cli.video import FrameBatch, MediaInfo, iter_frame_batches, probe
@@ -193,9 +194,8 @@ def summarize(table: KeypointTable, frames: int) -> ExtractSummary:
     return ExtractSummary(frames, people, len(table), len(np.unique(table.track_id)))
 
 
-def extract_jobs(root: Path) -> list["Job"]:
+def extract_jobs(root: Path) -> list[Job]:
     """One job per video or image under `root`, named by its path relative to `root`."""
-    from camerapose_cli.runner import Job
     from camerapose_cli.video import discover_inputs
 
     base = root if root.is_dir() else root.parent
@@ -203,7 +203,7 @@ def extract_jobs(root: Path) -> list["Job"]:
 
 
 def run_extract(
-    jobs: list["Job"],
+    jobs: list[Job],
     out_root: Path,
     params: dict[str, Any],
     overlay_params: dict[str, Any],
@@ -213,10 +213,9 @@ def run_extract(
     want_overlay: bool,
     force: bool,
     reporter,
-) -> list["Outcome"]:
+) -> list[Outcome]:
     """Extract every job into `out_root`, writing `out_root/manifest.parquet`."""
     from camerapose_cli.atomic import remove_stale_partials
-    from camerapose_cli.runner import Outcome, run_jobs
 
     remove_stale_partials(out_root)
     detector = PoseDetector(

@@ -39,6 +39,23 @@ def normalize_keypoints(keypoints: torch.Tensor, conf: torch.Tensor) -> tuple[to
     return (keypoints - centre[:, None]) / scale[:, None, None], centre, scale
 
 
+def normalize_track(
+    keypoints: torch.Tensor, conf: torch.Tensor, present: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Normalize 2D sequences (B, T, J, 2) by one centre and scale per track: the medians over its frames.
+
+    Returns (normalized (B, T, J, 2), centre (B, 2), scale (B,)). Frames where `present` is False are ignored.
+    """
+    b, t = keypoints.shape[:2]
+    _, centre, scale = normalize_keypoints(keypoints.reshape(b * t, *keypoints.shape[2:]), conf.reshape(b * t, -1))
+    centre, scale = centre.reshape(b, t, 2), scale.reshape(b, t)
+    nan = torch.full_like(scale, float("nan"))
+    track_centre = torch.where(present[..., None], centre, nan[..., None]).nanmedian(1).values
+    track_scale = torch.where(present, scale, nan).nanmedian(1).values
+    track_centre, track_scale = track_centre.nan_to_num(0.0), track_scale.nan_to_num(1.0).clamp(min=1e-3)
+    return (keypoints - track_centre[:, None, None]) / track_scale[:, None, None, None], track_centre, track_scale
+
+
 def project_normalized(
     pose: torch.Tensor, depth_ratio: torch.Tensor, root_xy: torch.Tensor, principal: torch.Tensor, root_depth: torch.Tensor | None
 ) -> torch.Tensor:

@@ -53,14 +53,24 @@ class LiftResult:
     reproj_err_px: np.ndarray  # (N,)
 
 
-@torch.inference_mode()
 def lift_keypoints(
     model: Lifter, keypoints: np.ndarray, width: np.ndarray, height: np.ndarray, fov_deg: float, batch_size: int
 ) -> LiftResult:
-    """Lift COCO-17 keypoints (N, 17, 3: x, y, conf in pixels) of frames of the given sizes."""
+    """Lift COCO-17 keypoints (N, 17, 3: x, y, conf in pixels) of frames of the given sizes, focal length
+    from the field of view, principal point at the image centre."""
+    focal = focal_from_fov(width, height, fov_deg).astype(np.float32)
+    principal = np.stack([width, height], -1).astype(np.float32) / 2
+    return lift_with_intrinsics(model, keypoints, focal, principal, batch_size)
+
+
+@torch.inference_mode()
+def lift_with_intrinsics(
+    model: Lifter, keypoints: np.ndarray, focal: np.ndarray, principal: np.ndarray, batch_size: int
+) -> LiftResult:
+    """Lift COCO-17 keypoints (N, 17, 3) px seen by cameras of known focal length (N,) and principal point (N, 2)."""
     parts: list[dict[str, torch.Tensor]] = []
-    focal_all = torch.from_numpy(focal_from_fov(width, height, fov_deg).astype(np.float32))
-    principal_all = torch.from_numpy(np.stack([width, height], -1).astype(np.float32) / 2)
+    focal_all = torch.from_numpy(np.ascontiguousarray(focal, dtype=np.float32))
+    principal_all = torch.from_numpy(np.ascontiguousarray(principal, dtype=np.float32))
     kp_all = torch.from_numpy(np.ascontiguousarray(keypoints, dtype=np.float32))
     for start in range(0, len(kp_all), batch_size):
         kp = kp_all[start : start + batch_size]
@@ -68,6 +78,9 @@ def lift_keypoints(
         conf = kp[..., 2]
         virtual_px, rotation = to_virtual_camera(kp[..., :2], conf, focal, principal)
         normalized, centre, scale = normalize_keypoints(virtual_px, conf)
+        # Unconfident joints can sit anywhere (COCO's unlabelled ones at 0, 0); keep them near the person,
+        # where training put them.
+        normalized = torch.where(conf[..., None] < VISIBLE_CONF, normalized.clamp(-1.5, 1.5), normalized)
         out = model(torch.cat([normalized, conf[..., None]], -1))
         depth = out.depth_ratio * focal / scale
         root_px = centre + out.root_xy * scale[:, None]  # in the virtual image, principal point at 0
@@ -87,9 +100,25 @@ def lift_keypoints(
     return LiftResult(cat["pose"], cat["root"], cat["focal"], cat["principal"], cat["d"], cat["t"], cat["err"])
 
 
-def lift_table(table_path: Path, out_path: Path, model: Lifter, model_path: Path, params: dict[str, Any], preset_name: str) -> int:
-    """Lift one keypoints2d file into a keypoints3d file. Returns the number of rows."""
+@dataclass
+class RefineStep:
+    """The refiner that `lift` runs first (on by default), with its parameters."""
+
+    model: Any
+    weights: Path
+    params: dict[str, Any]
+
+
+def lift_table(
+    table_path: Path, out_path: Path, model: Lifter, model_path: Path, params: dict[str, Any], preset_name: str,
+    refine: RefineStep | None = None,
+) -> int:  # fmt: skip
+    """Lift one keypoints2d file (refined first when `refine` is given) into a keypoints3d file. Returns rows."""
     table = read_keypoints2d(table_path)
+    if refine is not None:
+        from camerapose_cli.refine import refine_table
+
+        table = refine_table(table, refine.model, refine.params)
     result = lift_keypoints(model, table.keypoints, table.width, table.height, float(params["fov_deg"]), int(params["batch_size"]))
     columns = {
         "video": table.video, "frame": table.frame, "time_s": table.time_s, "track_id": table.track_id,
@@ -110,13 +139,14 @@ def lift_table(table_path: Path, out_path: Path, model: Lifter, model_path: Path
         "tool_version": __version__,
         "preset": preset_name,
         "joints": "h36m17",
+        "refiner_sha256": file_sha256(refine.weights) if refine is not None else "none",
     }
     with atomic_output(out_path) as tmp:
         write_parquet(arrow, tmp, meta)
     return len(arrow)
 
 
-def lift_output_current(out_path: Path, table_path: Path, lifter_sha: str, fov_deg: float) -> bool:
+def lift_output_current(out_path: Path, table_path: Path, lifter_sha: str, fov_deg: float, refiner_sha: str) -> bool:
     try:
         meta = read_metadata(out_path)
         stat = table_path.stat()
@@ -127,6 +157,7 @@ def lift_output_current(out_path: Path, table_path: Path, lifter_sha: str, fov_d
         and meta.get("input_size") == str(stat.st_size)
         and meta.get("input_mtime_ns") == str(stat.st_mtime_ns)
         and meta.get("fov_deg") == str(float(fov_deg))
+        and meta.get("refiner_sha256") == refiner_sha
     )
 
 
@@ -159,7 +190,7 @@ def write_lift_overlay(table_path: Path, lifted_path: Path, out_path: Path, over
 
 def run_lift(
     jobs: list, out_root: Path, params: dict[str, Any], *, weights: Path, preset_name: str, force: bool, reporter,
-    overlay_params: dict[str, Any] | None = None,
+    overlay_params: dict[str, Any] | None = None, refine: RefineStep | None = None,
 ) -> list:  # fmt: skip
     from camerapose_cli.atomic import remove_stale_partials
     from camerapose_cli.runner import Outcome, run_jobs
@@ -174,14 +205,15 @@ def run_lift(
         if overlay_params is not None:
             suffix = ".png" if Path(job.rel).suffix.lower() in IMAGE_SUFFIXES else ".mp4"
             overlay = out_root / "overlays3d" / f"{job.rel}{suffix}"
-        current = not force and lift_output_current(out_path, job.source, sha, float(params["fov_deg"]))
+        refiner_sha = file_sha256(refine.weights) if refine is not None else "none"
+        current = not force and lift_output_current(out_path, job.source, sha, float(params["fov_deg"]), refiner_sha)
         if current and (overlay is None or overlay.exists()):
             rows = pq.ParquetFile(out_path).metadata.num_rows
             return Outcome(job.rel, "skipped", detections=rows, model=weights.name, model_sha256=sha, output=str(out_path))
         started = time.perf_counter()
         try:
             if not current:
-                lift_table(job.source, out_path, model, weights, params, preset_name)
+                lift_table(job.source, out_path, model, weights, params, preset_name, refine)
             if overlay is not None:
                 write_lift_overlay(job.source, out_path, overlay, overlay_params)
         except InputError:

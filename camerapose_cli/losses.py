@@ -32,3 +32,37 @@ def reprojection_loss(
     projected = project_normalized(points, log_depth_ratio.exp(), root_xy, principal, root_depth)
     err = (projected - keypoints).norm(dim=-1)
     return (err * conf).sum() / conf.sum().clamp(min=1e-6)
+
+
+def detection_trust(conf: torch.Tensor, floor: float, power: float) -> torch.Tensor:
+    """How far to trust a detection, from its confidence: 0 below `floor`, rising to 1 at confidence 1."""
+    return ((conf - floor) / (1 - floor)).clamp(min=0, max=1) ** power
+
+
+def confidence_guided_loss(
+    refined: torch.Tensor,
+    clean: torch.Tensor,
+    detected: torch.Tensor,
+    conf: torch.Tensor,
+    present: torch.Tensor,
+    anchor: float,
+    floor: float,
+    power: float,
+) -> torch.Tensor:
+    """The refiner's confidence-guided objective (docs/method.md), keypoints (B, T, J, 2), normalized units.
+
+    L = mean over joints of ||r - y||^2 + anchor * w(c) * ||r - x||^2, with y the true keypoint, x the
+    detection, c its confidence and w = detection_trust(c). Its minimizer is (y + anchor w x) / (1 + anchor w):
+    the detection where the detector is sure, the learned estimate of the truth where it is not.
+    `anchor` = 0 is the plain loss. Gaps (present = False) only count the first term.
+    """
+    weight = anchor * detection_trust(conf, floor, power) * present[..., None].float()
+    truth_term = (refined - clean).pow(2).sum(-1)
+    anchor_term = (refined - detected).pow(2).sum(-1)
+    return (truth_term + weight * anchor_term).mean()
+
+
+def refined_confidence_loss(conf_logit: torch.Tensor, refined: torch.Tensor, clean: torch.Tensor, tolerance: float) -> torch.Tensor:
+    """Teach the refined confidence to say how close the refined joint is to the truth: exp(-(err/tol)^2)."""
+    target = torch.exp(-((refined.detach() - clean).norm(dim=-1) / tolerance) ** 2)
+    return torch.nn.functional.binary_cross_entropy_with_logits(conf_logit, target)

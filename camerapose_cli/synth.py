@@ -71,25 +71,29 @@ def scale_bones(points: torch.Tensor, factors: dict[str, torch.Tensor]) -> torch
     return out
 
 
-def augment_bodies(points: torch.Tensor, cfg: dict[str, Any], gen: torch.Generator) -> torch.Tensor:
-    """Random proportions (limbs and widths), overall size and left-right mirroring of world bodies (N, 21, 3)."""
-    n = len(points)
+def augment_bodies(points: torch.Tensor, cfg: dict[str, Any], gen: torch.Generator, repeat: int = 1) -> torch.Tensor:
+    """Random proportions (limbs and widths), overall size and left-right mirroring of world bodies (N, 21, 3).
+
+    With `repeat` = T, consecutive runs of T bodies (the frames of one sequence) share one draw.
+    """
+    n = len(points) // repeat
     limb_lo, limb_hi = cfg["limb_scale"]
     factors = {g: _uniform(n, limb_lo, limb_hi, gen) for g in BONE_GROUPS}
     factors["hip_width"] = _uniform(n, *cfg["hip_width_scale"], gen)
     factors["shoulder_width"] = _uniform(n, *cfg["shoulder_width_scale"], gen)
     height = _uniform(n, *cfg["height_scale"], gen)
     for g in BONE_GROUPS:
-        factors[g] = factors[g] * height
+        factors[g] = (factors[g] * height).repeat_interleave(repeat)
     points = scale_bones(points, factors)
-    flip = torch.rand(n, generator=gen) < cfg["flip_prob"]
+    flip = (torch.rand(n, generator=gen) < cfg["flip_prob"]).repeat_interleave(repeat)
     mirrored = points[:, list(_BODY_FLIP)] * torch.tensor([-1.0, 1.0, 1.0])
     return torch.where(flip[:, None, None], mirrored, points)
 
 
-def sample_cameras(points: torch.Tensor, cfg: dict[str, Any], gen: torch.Generator):
+def sample_cameras(points: torch.Tensor, cfg: dict[str, Any], gen: torch.Generator, clearance: torch.Tensor | None = None):
     """A random pinhole camera per body: distance, height, azimuth, aim offset, roll, image size, focal, principal point.
 
+    `clearance` (N,) metres is added to the distance (for sequences, how far the person travels).
     Returns (world-to-camera rotation (N,3,3), translation (N,3), focal (N,), principal point (N,2), image size (N,2)).
     """
     n = len(points)
@@ -97,6 +101,8 @@ def sample_cameras(points: torch.Tensor, cfg: dict[str, Any], gen: torch.Generat
     floor = points[..., 1].amin(1)
     azimuth = _uniform(n, 0, 2 * math.pi, gen)
     distance = torch.exp(_uniform(n, math.log(cfg["distance"][0]), math.log(cfg["distance"][1]), gen))
+    if clearance is not None:  # a moving person must stay in front of the camera: keep this much farther away
+        distance = distance + clearance
     height = floor + _uniform(n, *cfg["camera_height"], gen)
     eye = torch.stack(
         [pelvis[:, 0] + distance * torch.cos(azimuth), height, pelvis[:, 2] + distance * torch.sin(azimuth)], -1

@@ -35,6 +35,40 @@ def save_torch(obj: Any, path: Path) -> None:
         torch.save(obj, tmp)
 
 
+class Optimization:
+    """A model's optimizer with exponential learning-rate decay, and the resumable state of its run."""
+
+    def __init__(self, model: torch.nn.Module, cfg: dict[str, Any], last: Path, clip_norm: float) -> None:
+        self.model, self.last, self.clip_norm = model, last, clip_norm
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]), weight_decay=0.0)
+        steps = int(cfg["steps"])
+        decay = (float(cfg["lr_final"]) / float(cfg["lr"])) ** (1 / max(steps, 1))
+        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, decay)
+
+    def resume(self) -> tuple[int, dict[str, Any]]:
+        """(next step, saved extras) from `last`, or (0, {}) for a fresh run."""
+        if not self.last.is_file():
+            return 0, {}
+        state = torch.load(self.last, weights_only=False)
+        self.model.load_state_dict(state["model"]["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])  # dropout draws continue as if never interrupted
+        return int(state["step"]), state["extra"]
+
+    def step(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+
+    def save(self, step: int, extra: dict[str, Any]) -> None:
+        save_torch({"model": self.model.checkpoint(), "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(), "step": step, "torch_rng": torch.get_rng_state(),
+                    "extra": extra}, self.last)  # fmt: skip
+
+
 def lifter_losses(model_out: LifterOutput, batch: SyntheticBatch, weights: dict[str, float]) -> dict[str, torch.Tensor]:
     """Paired losses: 3D body points, camera parameters, and reprojection onto the (noisy) 2D input."""
     log_d, root_xy = camera_targets(batch.root, batch.focal, batch.principal, batch.centre, batch.scale)
@@ -94,21 +128,10 @@ def train_lifter(
         torch.set_num_threads(threads)
     config = LifterConfig(int(train_cfg["hidden"]), int(train_cfg["blocks"]), float(train_cfg["dropout"]))
     model = Lifter(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=float(train_cfg["lr"]))
     steps = int(train_cfg["steps"])
-    decay = (float(train_cfg["lr_final"]) / float(train_cfg["lr"])) ** (1 / max(steps, 1))
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, decay)
-    report = TrainReport()
-    start = 0
-    last = out_dir / "last.pt"
-    if last.is_file():
-        state = torch.load(last, weights_only=False)
-        model.load_state_dict(state["model"]["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        report = TrainReport(**state["report"])
-        start = int(state["step"])
-        torch.set_rng_state(state["torch_rng"])  # dropout draws continue as if never interrupted
+    opt = Optimization(model, train_cfg, out_dir / "last.pt", clip_norm=5.0)
+    start, extra = opt.resume()
+    report = TrainReport(**extra.get("report", {}))
     train_frames = mocap.frames_of(train_clips)
     val_frames = mocap.frames_of(val_clips)
     points = torch.from_numpy(mocap.points)
@@ -126,11 +149,7 @@ def train_lifter(
         batch = make_batch(points[sample_frames(train_frames, batch_size, rng)], synth_cfg, gen)
         model.train()
         losses = lifter_losses(model(batch.inputs), batch, weights)
-        optimizer.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimizer.step()
-        scheduler.step()
+        opt.step(losses["total"])
         logs = {k: float(v.detach()) for k, v in losses.items()}
         if (step + 1) % 50 == 0:
             report.history.append({"step": step + 1, **logs})
@@ -138,11 +157,7 @@ def train_lifter(
         if (step + 1) % val_every == 0 or step + 1 == steps:
             metrics = {"step": step + 1, **evaluate_lifter(model, val_batch)}
             report.validation.append(metrics)
-            save_torch(
-                {"model": model.checkpoint(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "report": report.__dict__, "step": step + 1, "torch_rng": torch.get_rng_state()},
-                last,
-            )  # fmt: skip
+            opt.save(step + 1, {"report": report.__dict__})
     final = out_dir / "lifter.pt"
     meta = {
         "tool_version": __version__,
@@ -164,3 +179,82 @@ def export_half(checkpoint_path: Path, out_path: Path) -> None:
     ckpt["state_dict"] = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
     save_torch(ckpt, out_path)
 
+
+
+def refiner_batch(mocap: MocapSet, starts_by_stride: dict[int, np.ndarray], cfg: dict[str, Any], synth_cfg: dict[str, Any],
+                  noise_cfg: dict[str, Any], calibration, rng: np.random.Generator, gen: torch.Generator, batch_size: int):  # fmt: skip
+    """A batch of corrupted sequences at a random frame stride, normalized per track."""
+    from camerapose_cli.geometry import normalize_track
+    from camerapose_cli.sequences import make_sequences
+
+    stride = int(rng.choice(list(starts_by_stride)))
+    starts = starts_by_stride[stride][rng.integers(0, len(starts_by_stride[stride]), batch_size)]
+    seq = make_sequences(mocap.points, starts, int(cfg["window"]), stride, synth_cfg, noise_cfg, calibration, gen)
+    noisy, centre, scale = normalize_track(seq.noisy, seq.conf, seq.present)
+    clean = (seq.clean - centre[:, None, None]) / scale[:, None, None, None]
+    return seq, noisy, clean
+
+
+def refiner_losses(model, noisy: torch.Tensor, clean: torch.Tensor, seq, cfg: dict[str, Any], anchor: float):
+    from camerapose_cli.losses import confidence_guided_loss, refined_confidence_loss
+
+    inputs = torch.cat([noisy, seq.conf[..., None]], -1)
+    out = model(inputs, seq.present)
+    guided = confidence_guided_loss(out.keypoints, clean, noisy, seq.conf, seq.present, anchor,
+                                    float(cfg["trust_floor"]), float(cfg["trust_power"]))  # fmt: skip
+    conf_loss = refined_confidence_loss(out.conf_logit, out.keypoints, clean, float(cfg["conf_tolerance"]))
+    return out, {"guided": guided, "conf": conf_loss, "total": guided + float(cfg["w_conf"]) * conf_loss}
+
+
+def train_refiner(
+    mocap: MocapSet,
+    train_clips: list[str],
+    refine_cfg: dict[str, Any],
+    synth_cfg: dict[str, Any],
+    noise_cfg: dict[str, Any],
+    calibration,
+    out_dir: Path,
+    *,
+    anchor: float | None = None,
+    on_step: Callable[[int, dict[str, float]], None] = lambda step, logs: None,
+) -> Path:
+    """Train (or resume) the refiner on corrupted mocap sequences; write `<out>/refiner.pt` and a report."""
+    from camerapose_cli.models.refiner import Refiner, RefinerConfig
+    from camerapose_cli.sequences import valid_window_starts
+
+    seed = int(refine_cfg["seed"])
+    anchor = float(refine_cfg["anchor"] if anchor is None else anchor)
+    torch.manual_seed(seed)
+    if int(refine_cfg.get("threads", 0)) > 0:
+        torch.set_num_threads(int(refine_cfg["threads"]))
+    model = Refiner(RefinerConfig(channels=int(refine_cfg["channels"])))
+    steps = int(refine_cfg["steps"])
+    opt = Optimization(model, refine_cfg, out_dir / "refiner_last.pt", clip_norm=1.0)
+    start, extra = opt.resume()
+    history: list[dict[str, float]] = extra.get("history", [])
+    index = {n: i for i, n in enumerate(mocap.names)}
+    clip_starts = np.array([mocap.starts[index[n]] for n in train_clips])
+    clip_ends = np.array([mocap.starts[index[n] + 1] for n in train_clips])
+    starts_by_stride = {s: valid_window_starts(clip_starts, clip_ends, int(refine_cfg["window"]), s) for s in refine_cfg["stride"]}
+    started = time.perf_counter()
+    for step in range(start, steps):
+        rng = np.random.default_rng([seed, step])
+        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        seq, noisy, clean = refiner_batch(mocap, starts_by_stride, refine_cfg, synth_cfg, noise_cfg, calibration, rng, gen,
+                                          int(refine_cfg["batch_size"]))  # fmt: skip
+        model.train()
+        _, losses = refiner_losses(model, noisy, clean, seq, refine_cfg, anchor)
+        opt.step(losses["total"])
+        logs = {k: float(v.detach()) for k, v in losses.items()}
+        if (step + 1) % 50 == 0:
+            history.append({"step": step + 1, **logs})
+        on_step(step + 1, logs)
+        if (step + 1) % 500 == 0 or step + 1 == steps:
+            opt.save(step + 1, {"history": history})
+    meta = {"tool_version": __version__, "steps": steps, "anchor": anchor, "train_clips": len(train_clips),
+            "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
+    final = out_dir / "refiner.pt"
+    save_torch(model.checkpoint({"meta": meta}), final)
+    with atomic_output(out_dir / "refiner_report.json") as tmp:
+        tmp.write_text(json.dumps({"meta": meta, "history": history}, indent=1))
+    return final

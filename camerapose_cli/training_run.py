@@ -40,7 +40,7 @@ def _progress(total: int, quiet: bool, label: str):
 
 def run_training(
     mocap_path: Path, out: Path, preset: Preset, train_cfg: dict[str, Any], *, joint_map: Path | None,
-    half: bool, restart: bool, quiet: bool,
+    half: bool, restart: bool, quiet: bool, model: str = "lifter",
 ) -> dict[str, Any]:  # fmt: skip
     joints = None
     if joint_map is not None:
@@ -48,11 +48,14 @@ def run_training(
             joints = tomllib.load(fh).get("joints", {})
     if restart and out.exists():
         (out / "last.pt").unlink(missing_ok=True)
+        (out / "refiner_last.pt").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     if not quiet:
         print(f"train: reading motion capture from {mocap_path} (cached after the first read)", file=sys.stderr)
     mocap = load_mocap(mocap_path, joints)
     splits = split_clips(mocap.names, preset.section("mocap"))
+    if model == "refiner":
+        return _train_refiner(mocap, splits, out, preset, train_cfg, half=half, quiet=quiet)
     update, close = _progress(int(train_cfg["steps"]), quiet, "train lifter")
     try:
         checkpoint = train_lifter(
@@ -65,3 +68,21 @@ def run_training(
         export_half(checkpoint, out / "lifter.fp16.pt")
         shutil.move(out / "lifter.fp16.pt", checkpoint)
     return {"checkpoint": str(checkpoint), "report": str(out / "report.json"), "splits": {k: len(v) for k, v in splits.items()}}
+
+
+def _train_refiner(mocap, splits, out: Path, preset: Preset, refine_cfg: dict[str, Any], *, half: bool, quiet: bool) -> dict[str, Any]:
+    from camerapose_cli.noise_model import NoiseCalibration
+    from camerapose_cli.resources import shipped_dir
+    from camerapose_cli.train import train_refiner
+
+    calibration = NoiseCalibration.load(shipped_dir("weights") / str(refine_cfg["calibration"]))
+    update, close = _progress(int(refine_cfg["steps"]), quiet, "train refiner")
+    try:
+        checkpoint = train_refiner(mocap, splits["train"], refine_cfg, preset.section("synth"), preset.section("refine_noise"),
+                                   calibration, out, on_step=update)  # fmt: skip
+    finally:
+        close()
+    if half:
+        export_half(checkpoint, out / "refiner.fp16.pt")
+        shutil.move(out / "refiner.fp16.pt", checkpoint)
+    return {"checkpoint": str(checkpoint), "report": str(out / "refiner_report.json")}

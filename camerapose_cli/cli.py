@@ -196,6 +196,12 @@ def train(
         Optional[Path], typer.Option("--joint-map", exists=True, help="TOML [joints] table: body point = BVH joint name(s).")
     ] = None,
     model: Annotated[str, typer.Option("--model", help="lifter | refiner.")] = "lifter",
+    weak_2d: Annotated[
+        Optional[list[Path]],
+        typer.Option("--weak-2d", exists=True, help="2D-only data: a run folder of extract/refine tables, or COCO keypoint JSON. Repeatable."),
+    ] = None,
+    init: Annotated[Optional[Path], typer.Option("--init", exists=True, help="Start from this lifter checkpoint.")] = None,
+    from_scratch: Annotated[bool, typer.Option("--from-scratch", help="With --weak-2d: do not start from the shipped lifter.")] = False,
     half: Annotated[bool, typer.Option("--half", help="Store the final weights in fp16.")] = False,
     restart: Annotated[bool, typer.Option("--restart", help="Ignore last.pt and start over.")] = False,
     as_json: JsonOpt = False,
@@ -207,10 +213,20 @@ def train(
     if model not in ("lifter", "refiner"):
         raise _usage_error(f"--model {model}: choose lifter or refiner")
     preset, train_cfg = _preset_section(pipeline, "train" if model == "lifter" else "refine", steps=steps, seed=seed)
+    if weak_2d and model != "lifter":
+        raise _usage_error("--weak-2d trains the lifter; drop --model refiner")
+    if weak_2d and init is None and not from_scratch:
+        from camerapose_cli.lift import default_lifter_weights
+
+        init = default_lifter_weights()
+    if init is not None:  # fine-tuning: fewer steps at a lower learning rate, unless --steps says otherwise
+        weak_cfg = preset.section("weak")
+        train_cfg = {**train_cfg, "lr": weak_cfg["finetune_lr"], "lr_final": float(weak_cfg["finetune_lr"]) / 10,
+                     "steps": steps or weak_cfg["finetune_steps"]}  # fmt: skip
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         summary = run_training(mocap, out, preset, train_cfg, joint_map=joint_map, half=half, restart=restart, quiet=quiet,
-                               model=model)  # fmt: skip
+                               model=model, weak_2d=list(weak_2d or []), init=init)  # fmt: skip
     except KeyboardInterrupt:
         typer.echo(f"interrupted: rerun the same command to resume from {out / 'last.pt'}", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None

@@ -128,3 +128,18 @@ def to_virtual_camera(
     rays = torch.cat([(keypoints - principal[:, None]) / focal[:, None, None], torch.ones_like(keypoints[..., :1])], -1)
     virtual = rays @ rotation  # = (R^T ray) for each row vector
     return virtual[..., :2] / virtual[..., 2:3].clamp(min=1e-6) * focal[:, None, None], rotation
+
+
+def lifter_inputs(
+    keypoints: torch.Tensor, conf: torch.Tensor, focal: torch.Tensor, principal: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What the lifter sees of 2D keypoints (N, J, 2) px: re-imaged in the virtual camera aimed at the person,
+    normalized by the box of the confident joints, with the confidences.
+
+    Returns (inputs (N, J, 3), centre (N, 2) and scale (N,) in the virtual image, rotation (N, 3, 3) virtual → camera).
+    """
+    virtual_px, rotation = to_virtual_camera(keypoints, conf, focal, principal)
+    normalized, centre, scale = normalize_keypoints(virtual_px, conf)
+    # Unconfident joints can sit anywhere (COCO's unlabelled ones at 0, 0); keep them near the person.
+    normalized = torch.where(conf[..., None] < VISIBLE_CONF, normalized.clamp(-1.5, 1.5), normalized)
+    return torch.cat([normalized, conf[..., None]], -1), centre, scale, rotation

@@ -18,7 +18,7 @@ import torch
 from camerapose_cli import __version__
 from camerapose_cli.atomic import atomic_output
 from camerapose_cli.errors import InputError
-from camerapose_cli.geometry import VISIBLE_CONF, normalize_keypoints, project_to_image, to_virtual_camera
+from camerapose_cli.geometry import VISIBLE_CONF, lifter_inputs, project_to_image
 from camerapose_cli.models.lifter import Lifter
 from camerapose_cli.resources import file_sha256, shipped_dir
 from camerapose_cli.video import IMAGE_SUFFIXES
@@ -76,12 +76,8 @@ def lift_with_intrinsics(
         kp = kp_all[start : start + batch_size]
         focal, principal = focal_all[start : start + batch_size], principal_all[start : start + batch_size]
         conf = kp[..., 2]
-        virtual_px, rotation = to_virtual_camera(kp[..., :2], conf, focal, principal)
-        normalized, centre, scale = normalize_keypoints(virtual_px, conf)
-        # Unconfident joints can sit anywhere (COCO's unlabelled ones at 0, 0); keep them near the person,
-        # where training put them.
-        normalized = torch.where(conf[..., None] < VISIBLE_CONF, normalized.clamp(-1.5, 1.5), normalized)
-        out = model(torch.cat([normalized, conf[..., None]], -1))
+        inputs, centre, scale, rotation = lifter_inputs(kp[..., :2], conf, focal, principal)
+        out = model(inputs)
         depth = out.depth_ratio * focal / scale
         root_px = centre + out.root_xy * scale[:, None]  # in the virtual image, principal point at 0
         root_virtual = torch.cat([root_px / focal[:, None] * depth[:, None], depth[:, None]], -1)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from camerapose_cli.geometry import project_normalized
+from camerapose_cli.metrics import bone_lengths, limb_asymmetry
 
 
 def pose_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -66,3 +69,17 @@ def refined_confidence_loss(conf_logit: torch.Tensor, refined: torch.Tensor, cle
     """Teach the refined confidence to say how close the refined joint is to the truth: exp(-(err/tol)^2)."""
     target = torch.exp(-((refined.detach() - clean).norm(dim=-1) / tolerance) ** 2)
     return torch.nn.functional.binary_cross_entropy_with_logits(conf_logit, target)
+
+
+def bone_length_prior(body: torch.Tensor, reference: torch.Tensor, bones: tuple[tuple[int, int], ...], tolerance: float) -> torch.Tensor:
+    """Penalty on bone lengths of poses (N, J, 3) outside `reference` (B,) lengths × [1/(1+tol), 1+tol], in log units.
+
+    With 2D-only data nothing else stops the lifter from shrinking or stretching limbs along the view ray.
+    """
+    lengths = bone_lengths(body, bones).clamp(min=1e-4)
+    return (torch.log(lengths / reference).abs() - math.log1p(tolerance)).clamp(min=0).mean()
+
+
+def symmetry_prior(body: torch.Tensor) -> torch.Tensor:
+    """Mean relative difference between left and right limb lengths (thighs, shins, upper arms, forearms)."""
+    return limb_asymmetry(body).mean()

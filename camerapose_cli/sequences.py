@@ -91,11 +91,19 @@ def corrupt_sequences(
         for joint in group:
             noisy[..., joint, :] = torch.where(burst[..., None], noisy[..., joint, :] + drift[..., 0, :], noisy[..., joint, :])
             conf[..., joint] = torch.where(burst, cfg["occluded_conf_max"] * torch.rand(b, t, generator=gen), conf[..., joint])
-    # Vanishing joints: confidence near zero at a random spot near the person.
+    # Vanishing joints: confidence near zero at a random spot in and around the person's box.
     missing = torch.rand(b, t, j, generator=gen) < max(calibration.miss_rate, cfg["miss_rate_min"])
-    spot = lo[:, :, None] + torch.rand(b, t, j, 2, generator=gen) * (hi - lo)[:, :, None]
+    margin = (hi - lo)[:, :, None] * cfg["spot_margin"]
+    spot = lo[:, :, None] - margin + torch.rand(b, t, j, 2, generator=gen) * ((hi - lo)[:, :, None] + 2 * margin)
     noisy = torch.where(missing[..., None], spot, noisy)
     conf = torch.where(missing, 0.05 * torch.rand(b, t, j, generator=gen), conf)
+    # Spikes: a joint jumps far for a single frame, with a low confidence.
+    spike = torch.rand(b, t, j, generator=gen) < cfg["spike_rate"]
+    angle = torch.rand(b, t, j, generator=gen) * 2 * torch.pi
+    reach = (cfg["spike_size"][0] + (cfg["spike_size"][1] - cfg["spike_size"][0]) * torch.rand(b, t, j, generator=gen)) * size[:, None, None]
+    jump = torch.stack([torch.cos(angle), torch.sin(angle)], -1) * reach[..., None]
+    noisy = torch.where(spike[..., None], noisy + jump, noisy)
+    conf = torch.where(spike, cfg["spike_conf_max"] * torch.rand(b, t, j, generator=gen), conf)
     # Gaps: frames where the track has no detection at all.
     present = ~_bursts(b, t, torch.full((b,), cfg["gap_rate"]), cfg["gap_max_frames"], gen)
     return noisy, conf, present

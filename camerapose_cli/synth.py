@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from camerapose_cli.geometry import look_at, normalize_keypoints, project_to_image, to_virtual_camera
+from camerapose_cli.geometry import lifter_inputs, look_at, project_to_image
 from camerapose_cli.skeleton import BODY_INDEX, BODY_POINTS, COCO_FROM_BODY, H36M17_JOINTS
 
 assert BODY_POINTS[: len(H36M17_JOINTS)] == H36M17_JOINTS  # body points start with the H36M joints
@@ -154,24 +154,32 @@ def corrupt_keypoints(
     return noisy, conf
 
 
+def film_bodies(bodies: torch.Tensor, cfg: dict[str, Any], gen: torch.Generator):
+    """Film world bodies (N, 21, 3) with random cameras.
+
+    Returns (camera-frame points (N, 21, 3), COCO keypoints (N, 17, 2) px, focal (N,), principal point (N, 2),
+    image size (N, 2)).
+    """
+    rotation, translation, focal, principal, size = sample_cameras(bodies, cfg, gen)
+    cam = (rotation[:, None] @ bodies[..., None])[..., 0] + translation[:, None]
+    return cam, project_to_image(cam[:, list(COCO_FROM_BODY)], focal, principal), focal, principal, size
+
+
 def make_batch(
     world_points: torch.Tensor, cfg: dict[str, Any], gen: torch.Generator, *, augment: bool = True, corrupt: bool = True
 ) -> SyntheticBatch:
     """Body points in the world (N, 21, 3) → a lifter batch: optionally augmented bodies, corrupted 2D."""
     bodies = augment_bodies(world_points, cfg, gen) if augment else world_points
-    rotation, translation, focal, principal, _ = sample_cameras(bodies, cfg, gen)
-    cam = (rotation[:, None] @ bodies[..., None])[..., 0] + translation[:, None]
-    coco_px = project_to_image(cam[:, list(COCO_FROM_BODY)], focal, principal)
+    cam, coco_px, focal, principal, _ = film_bodies(bodies, cfg, gen)
     if not corrupt:
         noisy, conf = coco_px, torch.ones(coco_px.shape[:2])
     else:
         noisy, conf = corrupt_keypoints(coco_px, cfg, gen)
-    virtual_px, rotation = to_virtual_camera(noisy, conf, focal, principal)
-    normalized, centre, scale = normalize_keypoints(virtual_px, conf)
+    inputs, centre, scale, rotation = lifter_inputs(noisy, conf, focal, principal)
     virtual = cam @ rotation  # camera → virtual camera (R^T p for row vectors)
     root = virtual[:, BODY_INDEX["pelvis"]]
     return SyntheticBatch(
-        inputs=torch.cat([normalized, conf[..., None]], -1),
+        inputs=inputs,
         body=virtual - root[:, None],
         root=root,
         keypoints_px=coco_px,

@@ -5,6 +5,7 @@ Resumable: `<out>/last.pt` holds the model, optimizer and step; a rerun continue
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -17,7 +18,8 @@ import torch
 
 from camerapose_cli import __version__
 from camerapose_cli.atomic import atomic_output
-from camerapose_cli.losses import camera_targets, pose_loss, reprojection_loss
+from camerapose_cli.losses import bone_length_prior, camera_targets, pose_loss, reprojection_loss, symmetry_prior
+from camerapose_cli.metrics import bone_lengths
 from camerapose_cli.metrics import mpjpe, n_mpjpe, pa_mpjpe
 from camerapose_cli.mocap import MocapSet
 from camerapose_cli.models.lifter import Lifter, LifterConfig, LifterOutput
@@ -87,6 +89,49 @@ def lifter_losses(model_out: LifterOutput, batch: SyntheticBatch, weights: dict[
     return losses
 
 
+def reference_bone_lengths(points: torch.Tensor, synth_cfg: dict[str, Any], seed: int, count: int = 4096) -> torch.Tensor:
+    """Mean H36M bone lengths (B,) of augmented training bodies: the bone prior's reference for 2D-only data."""
+    from camerapose_cli.skeleton import H36M17_BONES
+    from camerapose_cli.synth import augment_bodies
+
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randint(len(points), (count,), generator=gen)
+    return bone_lengths(augment_bodies(points[idx], synth_cfg, gen), H36M17_BONES).mean(0)
+
+
+@contextlib.contextmanager
+def frozen_batchnorm(model: torch.nn.Module):
+    """Use (and keep) the BatchNorm running statistics for one forward pass, in training mode otherwise."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training]
+    for m in norms:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m in norms:
+            m.train()
+
+
+def weak_losses(model: Lifter, keypoints: torch.Tensor, focal: torch.Tensor, principal: torch.Tensor,
+                reference_bones: torch.Tensor, cfg: dict[str, Any]) -> dict[str, torch.Tensor]:  # fmt: skip
+    """2D-only losses: lift, project through the predicted camera, compare with the 2D (confidence-weighted);
+    priors on bone lengths and left-right symmetry keep reprojection from flattening or stretching the pose."""
+    from camerapose_cli.geometry import lifter_inputs
+    from camerapose_cli.skeleton import H36M17_BONES
+
+    conf = keypoints[..., 2]
+    inputs, centre, scale, _ = lifter_inputs(keypoints[..., :2], conf, focal, principal)
+    with frozen_batchnorm(model):  # a small, repetitive 2D-only batch must not rewrite the normalization statistics
+        out = model(inputs)
+    principal_n = -centre / scale[:, None]  # the virtual camera's principal point is at 0
+    root_depth = out.depth_ratio * focal / scale
+    return {
+        "weak_reproj": reprojection_loss(out.coco, out.log_depth_ratio, out.root_xy, inputs[..., :2], conf, principal_n, root_depth),
+        "weak_bone": bone_length_prior(out.pose, reference_bones, H36M17_BONES, float(cfg["bone_tolerance"])),
+        "weak_symmetry": symmetry_prior(out.pose),
+    }
+
+
 @torch.no_grad()
 def evaluate_lifter(model: Lifter, batch: SyntheticBatch) -> dict[str, float]:
     """MPJPE family in millimetres on the 17 H36M joints, plus the 2D reprojection error in pixels."""
@@ -119,15 +164,24 @@ def train_lifter(
     *,
     on_step: Callable[[int, dict[str, float]], None] = lambda step, logs: None,
     extra_meta: dict | None = None,
+    weak=None,
+    weak_cfg: dict[str, Any] | None = None,
+    init: Path | None = None,
 ) -> Path:
-    """Train (or resume) a lifter; write `<out>/lifter.pt`, `<out>/last.pt` and `<out>/report.json`."""
+    """Train (or resume) a lifter; write `<out>/lifter.pt`, `<out>/last.pt` and `<out>/report.json`.
+
+    With `weak` (weak2d.WeakSamples) every step also takes a batch of 2D-only samples (`weak_cfg`, the
+    preset's [weak] table). `init` starts from a checkpoint's weights (fine-tuning) instead of from scratch.
+    """
     seed = int(train_cfg["seed"])
     torch.manual_seed(seed)
     threads = int(train_cfg.get("threads", 0))
     if threads > 0:
         torch.set_num_threads(threads)
-    config = LifterConfig(int(train_cfg["hidden"]), int(train_cfg["blocks"]), float(train_cfg["dropout"]))
-    model = Lifter(config)
+    if init is not None:
+        model = Lifter.from_checkpoint(torch.load(init, map_location="cpu", weights_only=False)).train()
+    else:
+        model = Lifter(LifterConfig(int(train_cfg["hidden"]), int(train_cfg["blocks"]), float(train_cfg["dropout"])))
     steps = int(train_cfg["steps"])
     opt = Optimization(model, train_cfg, out_dir / "last.pt", clip_norm=5.0)
     start, extra = opt.resume()
@@ -141,6 +195,10 @@ def train_lifter(
     weights = {k: float(train_cfg[k]) for k in ("w_pose", "w_camera", "w_reproj")}
     batch_size = int(train_cfg["batch_size"])
     val_every = int(train_cfg["val_every"])
+    if weak is not None:
+        reference_bones = reference_bone_lengths(points[torch.from_numpy(train_frames)], synth_cfg, seed)
+        weak_kp, weak_focal, weak_principal = (torch.from_numpy(a) for a in (weak.keypoints, weak.focal, weak.principal))
+        weak_weights = {k: float(weak_cfg[k]) for k in ("w_reproj", "w_bone", "w_symmetry")}
     started = time.perf_counter()
     for step in range(start, steps):
         # Per-step generators make a resumed run draw exactly what an uninterrupted one would.
@@ -149,6 +207,12 @@ def train_lifter(
         batch = make_batch(points[sample_frames(train_frames, batch_size, rng)], synth_cfg, gen)
         model.train()
         losses = lifter_losses(model(batch.inputs), batch, weights)
+        if weak is not None:
+            pick = torch.from_numpy(rng.integers(0, len(weak_kp), int(weak_cfg["batch_size"])))
+            losses.update(weak_losses(model, weak_kp[pick], weak_focal[pick], weak_principal[pick], reference_bones, weak_cfg))
+            losses["total"] = losses["total"] + sum(
+                w * losses[f"weak_{k[2:]}"] for k, w in weak_weights.items()
+            )
         opt.step(losses["total"])
         logs = {k: float(v.detach()) for k, v in losses.items()}
         if (step + 1) % 50 == 0:

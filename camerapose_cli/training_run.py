@@ -8,6 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from camerapose_cli.atomic import atomic_output
 from camerapose_cli.mocap import load_mocap
 from camerapose_cli.presets import Preset
 from camerapose_cli.splits import split_clips
@@ -38,9 +39,41 @@ def _progress(total: int, quiet: bool, label: str):
     return plain, (lambda: None)
 
 
+def plot_report(report_path: Path, png_path: Path) -> None:
+    """Loss curves and validation metrics of a training report as a PNG (matplotlib, no display needed)."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    report = json.loads(report_path.read_text())
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    history = report.get("history", [])
+    for key in sorted({k for row in history for k in row} - {"step"}):
+        left.plot([r["step"] for r in history if key in r], [r[key] for r in history if key in r], label=key)
+    left.set_yscale("log")
+    left.set_xlabel("step")
+    left.set_title("training losses")
+    left.legend(fontsize=7)
+    validation = report.get("validation", [])
+    for key in ("mpjpe_mm", "pa_mpjpe_mm", "n_mpjpe_mm"):
+        right.plot([r["step"] for r in validation], [r[key] for r in validation], marker="o", label=key)
+    right.set_xlabel("step")
+    right.set_ylabel("mm")
+    right.set_title("validation (held-out clips, exact 2D)")
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_output(png_path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
 def run_training(
     mocap_path: Path, out: Path, preset: Preset, train_cfg: dict[str, Any], *, joint_map: Path | None,
-    half: bool, restart: bool, quiet: bool, model: str = "lifter",
+    half: bool, restart: bool, quiet: bool, model: str = "lifter", weak_2d: list[Path] | None = None,
+    init: Path | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     joints = None
     if joint_map is not None:
@@ -56,18 +89,34 @@ def run_training(
     splits = split_clips(mocap.names, preset.section("mocap"))
     if model == "refiner":
         return _train_refiner(mocap, splits, out, preset, train_cfg, half=half, quiet=quiet)
+    weak, weak_cfg, meta = None, None, {"mocap": str(mocap_path), "preset": preset.name,
+                                        "splits": {k: len(v) for k, v in splits.items()}}  # fmt: skip
+    if weak_2d:
+        import json
+
+        from camerapose_cli.weak2d import load_weak_2d
+
+        weak_cfg = preset.section("weak")
+        weak, harvest = load_weak_2d(weak_2d, preset.section("harvest"), float(weak_cfg["fov_deg"]))
+        with atomic_output(out / "harvest_report.json") as tmp:
+            tmp.write_text(json.dumps(harvest, indent=1))
+        if not quiet:
+            print(f"train: {len(weak)} 2D-only samples from {len(weak_2d)} source(s); see {out / 'harvest_report.json'}", file=sys.stderr)
+        meta["weak_2d"] = harvest
     update, close = _progress(int(train_cfg["steps"]), quiet, "train lifter")
     try:
         checkpoint = train_lifter(
             mocap, splits["train"], splits["val"], preset.section("synth"), train_cfg, out, on_step=update,
-            extra_meta={"mocap": str(mocap_path), "preset": preset.name, "splits": {k: len(v) for k, v in splits.items()}},
+            extra_meta=meta, weak=weak, weak_cfg=weak_cfg, init=init,
         )  # fmt: skip
     finally:
         close()
+    plot_report(out / "report.json", out / "report.png")
     if half:
         export_half(checkpoint, out / "lifter.fp16.pt")
         shutil.move(out / "lifter.fp16.pt", checkpoint)
-    return {"checkpoint": str(checkpoint), "report": str(out / "report.json"), "splits": {k: len(v) for k, v in splits.items()}}
+    return {"checkpoint": str(checkpoint), "report": str(out / "report.json"), "plot": str(out / "report.png"),
+            "splits": {k: len(v) for k, v in splits.items()}}  # fmt: skip
 
 
 def _train_refiner(mocap, splits, out: Path, preset: Preset, refine_cfg: dict[str, Any], *, half: bool, quiet: bool) -> dict[str, Any]:

@@ -135,3 +135,28 @@ def test_virtual_camera_sees_the_person_head_on():
     _, centre, scale = normalize_keypoints(virtual, conf)
     assert float((centre.abs().amax(-1) / scale).max()) < 0.1  # the person is near the virtual optical axis
     torch.testing.assert_close(rotation @ rotation.transpose(1, 2), torch.eye(3).expand(6, 3, 3), atol=1e-5, rtol=0)
+
+
+def test_bone_and_symmetry_priors():
+    from camerapose_cli.losses import bone_length_prior, symmetry_prior
+    from camerapose_cli.metrics import LIMB_PAIRS, limb_asymmetry
+
+    body = torch.zeros(1, 17, 3)
+    body[0, 4] = torch.tensor([0.1, 0.0, 0.0])  # l_hip
+    body[0, 5] = torch.tensor([0.1, 0.45, 0.0])  # l_knee: thigh 0.45
+    body[0, 1] = torch.tensor([-0.1, 0.0, 0.0])  # r_hip
+    body[0, 2] = torch.tensor([-0.1, 0.30, 0.0])  # r_knee: thigh 0.30
+    thighs = ((4, 5), (1, 2))
+    assert float(bone_length_prior(body, torch.tensor([0.45, 0.45]), thighs, 0.1)) == pytest.approx(
+        (math.log(0.45 / 0.30) - math.log(1.1)) / 2, rel=1e-4)
+    assert float(bone_length_prior(body, torch.tensor([0.45, 0.30]), thighs, 0.1)) == 0.0
+    from camerapose_cli.skeleton import H36M17_FLIP
+
+    mirrored = torch.randn(3, 17, 3)
+    mirrored = (mirrored + mirrored[:, list(H36M17_FLIP)] * torch.tensor([-1.0, 1.0, 1.0])) / 2  # symmetric bodies
+    assert float(symmetry_prior(mirrored)) < 1e-5
+    stretched = mirrored.clone()
+    stretched[:, 13] = stretched[:, 12] + 2 * (stretched[:, 13] - stretched[:, 12])  # one forearm doubled
+    assert float(symmetry_prior(stretched)) == pytest.approx(float(limb_asymmetry(stretched).mean()))
+    assert float(limb_asymmetry(stretched)[:, 3].mean()) == pytest.approx(2 / 3, rel=1e-4)
+    assert limb_asymmetry(body).shape == (1, len(LIMB_PAIRS))

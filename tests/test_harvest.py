@@ -80,3 +80,24 @@ def test_the_shared_coco_annotations_parse():
     people = read_coco_keypoints(require_shared(SHARED_DATA / "coco" / "test_coco.json"))
     assert len(people.keypoints) == 12  # 14 annotations, 2 of them without any labelled keypoint
     assert all(p.is_file() for p in people.image)
+
+
+def test_weak_samples_from_tables_and_coco(tmp_path):
+    from camerapose_cli.weak2d import load_weak_2d
+
+    from conftest import SHARED_DATA, require_shared
+
+    coco = require_shared(SHARED_DATA / "coco" / "test_coco.json")
+    run = tmp_path / "run" / "keypoints2d"
+    run.mkdir(parents=True)
+    rows = [{"frame": f, "track": 1} for f in range(5)] + [{"frame": 0, "track": 2}]
+    from camerapose_cli.schema import write_parquet
+
+    write_parquet(table(rows).to_arrow(), run / "a.mp4.parquet", {"frames": 5})
+    samples, report = load_weak_2d([tmp_path / "run", coco], CFG, fov_deg=60.0)
+    assert len(samples) == 5 + 12
+    assert samples.source.tolist() == [0] * 5 + [1] * 12
+    assert report["sources"][str(tmp_path / "run")]["dropped"]["short_track"] == 1
+    assert report["sources"][str(coco)]["people"] == 12
+    np.testing.assert_allclose(samples.principal[0], [320, 240])
+    assert samples.focal[0] == pytest.approx(320 / np.tan(np.radians(30)))

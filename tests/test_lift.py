@@ -153,3 +153,44 @@ def test_eval_reads_the_videopose3d_h36m_layout(bandai, tmp_path):
     assert report["mpjpe_mm"] < 150
     missing = run_cli("eval", "--h36m", str(path), "--subjects", "S1")
     assert missing.returncode == 2 and "no subject 'S1'" in missing.stderr
+
+
+def test_mixed_training_lowers_the_2d_only_loss_and_keeps_the_paired_one(bandai, tmp_path):
+    """Fine-tune a small paired model with 2D-only samples from unseen motions: the 2D-only loss must fall,
+    the paired loss must not rise beyond a tolerance."""
+    from camerapose_cli.splits import clip_content
+    from camerapose_cli.synth import film_bodies, make_batch
+    from camerapose_cli.train import lifter_losses, weak_losses
+    from camerapose_cli.weak2d import WeakSamples
+
+    preset = load_preset("default")
+    splits = split_clips(bandai.names, preset.section("mocap"))
+    synth, weak_cfg = preset.section("synth"), preset.section("weak")
+    base = train_lifter(bandai, splits["train"][:300], splits["val"][:10], synth, tiny_config(150), tmp_path / "base")
+    target = [n for n in bandai.names if clip_content(n) in ("dance-short", "punch", "kick", "slash")]
+    bodies = torch.from_numpy(bandai.points[bandai.frames_of(target)][::3])
+    _, pixels, focal, principal, _ = film_bodies(bodies, synth, torch.Generator().manual_seed(5))
+    n = len(pixels)
+    weak = WeakSamples(torch.cat([pixels, torch.ones(n, 17, 1)], -1).numpy(), focal.numpy(), principal.numpy(),
+                       np.zeros(n, int), ["t"])  # fmt: skip
+    paired = make_batch(torch.from_numpy(bandai.points[bandai.frames_of(splits["val"][:10])][::5]), synth,
+                        torch.Generator().manual_seed(6), augment=False)  # fmt: skip
+    weights = {k: float(v) for k, v in load_preset("default").section("train").items() if k.startswith("w_")}
+    ref = torch.full((16,), 0.25)
+
+    def measure(path):
+        model = torch.load(path, weights_only=False)
+        from camerapose_cli.models.lifter import Lifter
+
+        lifter = Lifter.from_checkpoint(model)
+        with torch.no_grad():
+            w = weak_losses(lifter, torch.from_numpy(weak.keypoints), focal, principal, ref, weak_cfg)
+            p = lifter_losses(lifter(paired.inputs), paired, weights)
+        return float(w["weak_reproj"]), float(p["pose"])
+
+    tuned = train_lifter(bandai, splits["train"][:300], splits["val"][:10], synth,
+                         {**tiny_config(80), "lr": 5e-4}, tmp_path / "tuned", weak=weak, weak_cfg=weak_cfg, init=base)  # fmt: skip
+    weak_before, paired_before = measure(base)
+    weak_after, paired_after = measure(tuned)
+    assert weak_after < 0.8 * weak_before
+    assert paired_after < paired_before + 0.02  # metres of MPJPE

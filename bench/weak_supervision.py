@@ -5,7 +5,8 @@
 1. Cross-scenario split of the Bandai mocap. Source domain: every motion content except dance and fighting;
    paired 3D training uses its training clips. Target domain ("in the wild"): the dance and fighting clips,
    half of them giving only 2D (filmed from high, wide-angle cameras unlike the training ones, 3D withheld),
-   the other half held out for 3D evaluation. Paired-only vs paired + weak 2D, same steps, several seeds.
+   the other half held out for 3D evaluation. Per seed, a paired-only base model is trained, then continued
+   for the same number of steps twice: paired only, and paired + weak 2D (as `train --weak-2d` fine-tunes).
 2. Real pseudo-labels: fine-tune the shipped lifter on detections harvested from the shared videos and compare
    the reprojection error and the 3D plausibility (bone-length spread along a track, left/right symmetry).
 
@@ -56,7 +57,7 @@ def target_2d(points: np.ndarray, synth: dict, fov_assumed: float, seed: int) ->
     )
 
 
-def cross_scenario(mocap, preset, steps: int, seeds: list[int]) -> None:
+def cross_scenario(mocap, preset, steps: int, finetune: int, seeds: list[int]) -> None:
     names = sorted(mocap.names)
     target = [n for n in names if clip_content(n) in TARGET]
     weak_clips, test_clips = target[0::2], target[1::2]
@@ -73,17 +74,21 @@ def cross_scenario(mocap, preset, steps: int, seeds: list[int]) -> None:
     print(f"source: {len(source_train)} training clips; target: {len(weak_clips)} clips give 2D only "
           f"({len(weak)} poses), {len(test_clips)} held out for 3D ({len(target_bodies)} poses)")
     rows = {"paired only": [], "paired + weak 2D": []}
+    tune = {**cfg, "steps": finetune, "lr": weak_cfg["finetune_lr"], "lr_final": float(weak_cfg["finetune_lr"]) / 10,
+            "val_every": finetune}  # fmt: skip
     for seed in seeds:
-        for label, use_weak in (("paired only", False), ("paired + weak 2D", True)):
-            with tempfile.TemporaryDirectory() as tmp:
-                ckpt = train_lifter(mocap, source_train, source_test[:20], synth, {**cfg, "seed": seed}, Path(tmp),
-                                    weak=weak if use_weak else None, weak_cfg=weak_cfg)  # fmt: skip
+        with tempfile.TemporaryDirectory() as tmp:
+            # One paired-only base per seed, then two continuations of the same length: with and without 2D-only data.
+            base = train_lifter(mocap, source_train, source_test[:20], synth, {**cfg, "seed": seed}, Path(tmp) / "base")
+            for label, use_weak in (("paired only", False), ("paired + weak 2D", True)):
+                ckpt = train_lifter(mocap, source_train, source_test[:20], synth, {**tune, "seed": seed}, Path(tmp) / label,
+                                    weak=weak if use_weak else None, weak_cfg=weak_cfg, init=base)  # fmt: skip
                 model = load_lifter(ckpt)
-            t = evaluate_on_bodies(model, target_bodies, synth, noise_frac=0.0, seed=seed)
-            s = evaluate_on_bodies(model, source_bodies, synth, noise_frac=0.0, seed=seed)
-            rows[label].append((t["mpjpe_mm"], t["pa_mpjpe_mm"], s["mpjpe_mm"], s["pa_mpjpe_mm"]))
-            print(f"  seed {seed} {label:17s} target MPJPE {t['mpjpe_mm']:6.1f} PA {t['pa_mpjpe_mm']:5.1f} | "
-                  f"source MPJPE {s['mpjpe_mm']:6.1f} PA {s['pa_mpjpe_mm']:5.1f}", flush=True)
+                t = evaluate_on_bodies(model, target_bodies, synth, noise_frac=0.0, seed=seed)
+                s = evaluate_on_bodies(model, source_bodies, synth, noise_frac=0.0, seed=seed)
+                rows[label].append((t["mpjpe_mm"], t["pa_mpjpe_mm"], s["mpjpe_mm"], s["pa_mpjpe_mm"]))
+                print(f"  seed {seed} {label:17s} target MPJPE {t['mpjpe_mm']:6.1f} PA {t['pa_mpjpe_mm']:5.1f} | "
+                      f"source MPJPE {s['mpjpe_mm']:6.1f} PA {s['pa_mpjpe_mm']:5.1f}", flush=True)
     print("\nmean ± spread over seeds (mm)        target MPJPE   target PA   source MPJPE   source PA")
     for label, values in rows.items():
         cols = list(zip(*values))
@@ -137,13 +142,14 @@ def real_pseudo_labels(mocap, preset, steps: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=2000, help="paired-only training of the base model")
+    parser.add_argument("--continue-steps", type=int, default=1000, help="each continuation, with and without 2D-only data")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--finetune-steps", type=int, default=500)
     args = parser.parse_args()
     preset = load_preset("default")
     mocap = load_mocap(SHARED / "mocap" / "bandai_motion.tar.xz")
-    cross_scenario(mocap, preset, args.steps, args.seeds)
+    cross_scenario(mocap, preset, args.steps, args.continue_steps, args.seeds)
     real_pseudo_labels(mocap, preset, args.finetune_steps)
 
 

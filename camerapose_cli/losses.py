@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from camerapose_cli.geometry import project_normalized
@@ -71,13 +69,15 @@ def refined_confidence_loss(conf_logit: torch.Tensor, refined: torch.Tensor, cle
     return torch.nn.functional.binary_cross_entropy_with_logits(conf_logit, target)
 
 
-def bone_length_prior(body: torch.Tensor, reference: torch.Tensor, bones: tuple[tuple[int, int], ...], tolerance: float) -> torch.Tensor:
-    """Penalty on bone lengths of poses (N, J, 3) outside `reference` (B,) lengths × [1/(1+tol), 1+tol], in log units.
+def bone_length_prior(body: torch.Tensor, low: torch.Tensor, high: torch.Tensor, bones: tuple[tuple[int, int], ...]) -> torch.Tensor:
+    """Penalty on bone lengths of poses (N, J, 3) outside the band [low, high] (B,) seen in paired data, in log units.
 
-    With 2D-only data nothing else stops the lifter from shrinking or stretching limbs along the view ray.
+    With 2D-only data nothing else stops the lifter from shrinking or stretching limbs along the view ray. The
+    band is the range of the paired bodies, not a tolerance around their mean: the augmentation spans widths
+    from the mocap's narrow ones to twice that, and every body in that range is plausible.
     """
     lengths = bone_lengths(body, bones).clamp(min=1e-4)
-    return (torch.log(lengths / reference).abs() - math.log1p(tolerance)).clamp(min=0).mean()
+    return (torch.log(low / lengths).clamp(min=0) + torch.log(lengths / high).clamp(min=0)).mean()
 
 
 def symmetry_prior(body: torch.Tensor) -> torch.Tensor:

@@ -89,14 +89,15 @@ def lifter_losses(model_out: LifterOutput, batch: SyntheticBatch, weights: dict[
     return losses
 
 
-def reference_bone_lengths(points: torch.Tensor, synth_cfg: dict[str, Any], seed: int, count: int = 4096) -> torch.Tensor:
-    """Mean H36M bone lengths (B,) of augmented training bodies: the bone prior's reference for 2D-only data."""
+def bone_length_band(points: torch.Tensor, synth_cfg: dict[str, Any], seed: int, quantile: float, count: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+    """The range (low, high), each (B,), of H36M bone lengths over augmented training bodies: the bone prior's band."""
     from camerapose_cli.skeleton import H36M17_BONES
     from camerapose_cli.synth import augment_bodies
 
     gen = torch.Generator().manual_seed(seed)
     idx = torch.randint(len(points), (count,), generator=gen)
-    return bone_lengths(augment_bodies(points[idx], synth_cfg, gen), H36M17_BONES).mean(0)
+    lengths = bone_lengths(augment_bodies(points[idx], synth_cfg, gen), H36M17_BONES)
+    return torch.quantile(lengths, quantile, dim=0), torch.quantile(lengths, 1 - quantile, dim=0)
 
 
 @contextlib.contextmanager
@@ -113,7 +114,7 @@ def frozen_batchnorm(model: torch.nn.Module):
 
 
 def weak_losses(model: Lifter, keypoints: torch.Tensor, focal: torch.Tensor, principal: torch.Tensor,
-                reference_bones: torch.Tensor, cfg: dict[str, Any]) -> dict[str, torch.Tensor]:  # fmt: skip
+                bone_band: tuple[torch.Tensor, torch.Tensor], cfg: dict[str, Any]) -> dict[str, torch.Tensor]:  # fmt: skip
     """2D-only losses: lift, project through the predicted camera, compare with the 2D (confidence-weighted);
     priors on bone lengths and left-right symmetry keep reprojection from flattening or stretching the pose."""
     from camerapose_cli.geometry import lifter_inputs
@@ -127,7 +128,7 @@ def weak_losses(model: Lifter, keypoints: torch.Tensor, focal: torch.Tensor, pri
     root_depth = out.depth_ratio * focal / scale
     return {
         "weak_reproj": reprojection_loss(out.coco, out.log_depth_ratio, out.root_xy, inputs[..., :2], conf, principal_n, root_depth),
-        "weak_bone": bone_length_prior(out.pose, reference_bones, H36M17_BONES, float(cfg["bone_tolerance"])),
+        "weak_bone": bone_length_prior(out.pose, *bone_band, H36M17_BONES),
         "weak_symmetry": symmetry_prior(out.pose),
     }
 
@@ -196,7 +197,7 @@ def train_lifter(
     batch_size = int(train_cfg["batch_size"])
     val_every = int(train_cfg["val_every"])
     if weak is not None:
-        reference_bones = reference_bone_lengths(points[torch.from_numpy(train_frames)], synth_cfg, seed)
+        bone_band = bone_length_band(points[torch.from_numpy(train_frames)], synth_cfg, seed, float(weak_cfg["bone_quantile"]))
         weak_kp, weak_focal, weak_principal = (torch.from_numpy(a) for a in (weak.keypoints, weak.focal, weak.principal))
         weak_weights = {k: float(weak_cfg[k]) for k in ("w_reproj", "w_bone", "w_symmetry")}
     started = time.perf_counter()
@@ -209,7 +210,7 @@ def train_lifter(
         losses = lifter_losses(model(batch.inputs), batch, weights)
         if weak is not None:
             pick = torch.from_numpy(rng.integers(0, len(weak_kp), int(weak_cfg["batch_size"])))
-            losses.update(weak_losses(model, weak_kp[pick], weak_focal[pick], weak_principal[pick], reference_bones, weak_cfg))
+            losses.update(weak_losses(model, weak_kp[pick], weak_focal[pick], weak_principal[pick], bone_band, weak_cfg))
             losses["total"] = losses["total"] + sum(
                 w * losses[f"weak_{k[2:]}"] for k, w in weak_weights.items()
             )

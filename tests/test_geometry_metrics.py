@@ -147,9 +147,9 @@ def test_bone_and_symmetry_priors():
     body[0, 1] = torch.tensor([-0.1, 0.0, 0.0])  # r_hip
     body[0, 2] = torch.tensor([-0.1, 0.30, 0.0])  # r_knee: thigh 0.30
     thighs = ((4, 5), (1, 2))
-    assert float(bone_length_prior(body, torch.tensor([0.45, 0.45]), thighs, 0.1)) == pytest.approx(
-        (math.log(0.45 / 0.30) - math.log(1.1)) / 2, rel=1e-4)
-    assert float(bone_length_prior(body, torch.tensor([0.45, 0.30]), thighs, 0.1)) == 0.0
+    band = torch.tensor([0.40, 0.40]), torch.tensor([0.50, 0.50])
+    assert float(bone_length_prior(body, *band, thighs)) == pytest.approx(math.log(0.40 / 0.30) / 2, rel=1e-4)
+    assert float(bone_length_prior(body, torch.tensor([0.30, 0.30]), torch.tensor([0.45, 0.45]), thighs)) == 0.0
     from camerapose_cli.skeleton import H36M17_FLIP
 
     mirrored = torch.randn(3, 17, 3)

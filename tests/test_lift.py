@@ -176,7 +176,7 @@ def test_mixed_training_lowers_the_2d_only_loss_and_keeps_the_paired_one(bandai,
     paired = make_batch(torch.from_numpy(bandai.points[bandai.frames_of(splits["val"][:10])][::5]), synth,
                         torch.Generator().manual_seed(6), augment=False)  # fmt: skip
     weights = {k: float(v) for k, v in load_preset("default").section("train").items() if k.startswith("w_")}
-    ref = torch.full((16,), 0.25)
+    band = (torch.full((16,), 0.05), torch.full((16,), 0.6))
 
     def measure(path):
         model = torch.load(path, weights_only=False)
@@ -184,7 +184,7 @@ def test_mixed_training_lowers_the_2d_only_loss_and_keeps_the_paired_one(bandai,
 
         lifter = Lifter.from_checkpoint(model)
         with torch.no_grad():
-            w = weak_losses(lifter, torch.from_numpy(weak.keypoints), focal, principal, ref, weak_cfg)
+            w = weak_losses(lifter, torch.from_numpy(weak.keypoints), focal, principal, band, weak_cfg)
             p = lifter_losses(lifter(paired.inputs), paired, weights)
         return float(w["weak_reproj"]), float(p["pose"])
 

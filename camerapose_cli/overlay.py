@@ -61,20 +61,28 @@ def render_overlay(
     """Write the overlay for one input to `out_path` (MP4 for video, PNG for a still image); return frames written."""
     order, sorted_frames = _rows_by_frame(table)
     min_conf = float(params["min_kp_conf"])
+
+    def compose(frame_index: int, frame: np.ndarray) -> np.ndarray:
+        lo, hi = np.searchsorted(sorted_frames, [frame_index, frame_index + 1])
+        return draw_people(frame.copy(), table, order[lo:hi], min_conf)
+
+    return _write_frames(info, (info.width, info.height), compose, out_path, params, batch_size)
+
+
+def _write_frames(info: MediaInfo, size: tuple[int, int], compose, out_path: Path, params: dict[str, Any], batch_size: int) -> int:
+    """Decode `info`, turn each frame into an output frame of `size` with `compose(index, frame)`, and write them:
+    a PNG for a still image, else an H.264 MP4 at the source's rate. Returns the frames written."""
     if info.is_image:
-        batch = next(iter_frame_batches(info, 1))
-        frame = draw_people(batch.frames[0].copy(), table, order, min_conf)
+        frame = compose(0, next(iter_frame_batches(info, 1)).frames[0])
         if not cv2.imwrite(str(out_path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 3]):
             raise InputError(f"cannot write the overlay image {out_path}")
         return 1
-    encoder = _start_encoder(info, out_path, params)
+    encoder = _start_encoder(MediaInfo(info.path, size[0], size[1], 0, info.fps, info.frame_count, False), out_path, params)
     written = 0
     try:
         for batch in iter_frame_batches(info, batch_size):
             for frame_index, frame in zip(batch.indices, batch.frames):
-                lo, hi = np.searchsorted(sorted_frames, [frame_index, frame_index + 1])
-                frame = draw_people(frame.copy(), table, order[lo:hi], min_conf)
-                encoder.stdin.write(frame.tobytes())
+                encoder.stdin.write(compose(int(frame_index), frame).tobytes())
                 written += 1
         _finish_encoder(encoder)
     finally:
@@ -144,25 +152,7 @@ def render_overlay_3d(
         drawn = cv2.resize(draw_people(frame.copy(), table, rows, min_conf), (width, height))
         return np.concatenate([drawn, draw_views(joints_cam[rows], table.track_id[rows], box, panel)], axis=1)
 
-    if info.is_image:
-        frame = compose(0, next(iter_frame_batches(info, 1)).frames[0])
-        if not cv2.imwrite(str(out_path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)):
-            raise InputError(f"cannot write the overlay image {out_path}")
-        return 1
-    wide = MediaInfo(info.path, width + panel, height, 0, info.fps, info.frame_count, False)
-    encoder = _start_encoder(wide, out_path, params)
-    written = 0
-    try:
-        for batch in iter_frame_batches(info, batch_size):
-            for frame_index, frame in zip(batch.indices, batch.frames):
-                encoder.stdin.write(compose(int(frame_index), frame).tobytes())
-                written += 1
-        _finish_encoder(encoder)
-    finally:
-        if encoder.poll() is None:
-            encoder.kill()
-            encoder.wait()
-    return written
+    return _write_frames(info, (width + panel, height), compose, out_path, params, batch_size)
 
 
 def _finish_encoder(encoder) -> None:

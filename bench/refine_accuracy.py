@@ -87,7 +87,7 @@ def confident_stats(pred: list[np.ndarray], seqs, threshold: float = 0.8) -> tup
     return float(np.concatenate(err).mean()), float(np.median(np.concatenate(moved)))
 
 
-def run_method(name, seqs, fn):
+def run_method(seqs, fn):
     return [fn(noisy, conf, present) for noisy, conf, present in zip(seqs.noisy.numpy(), seqs.conf.numpy(), seqs.present.numpy())]
 
 
@@ -159,8 +159,8 @@ def main() -> None:
         return lambda noisy, conf, present: fn(fill_gaps(noisy, present))
 
     best_euro = min(((m, b) for m in (0.3, 1.0, 3.0, 10.0) for b in (0.0, 0.001, 0.01, 0.1)),
-                    key=lambda p: errors(run_method("", val, filled(lambda s: one_euro(s, *p))), val))  # fmt: skip
-    best_cut = min((1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0), key=lambda c: errors(run_method("", val, filled(lambda s: butterworth(s, c))), val))
+                    key=lambda p: errors(run_method(val, filled(lambda s: one_euro(s, *p))), val))  # fmt: skip
+    best_cut = min((1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0), key=lambda c: errors(run_method(val, filled(lambda s: butterworth(s, c))), val))
     methods = {
         "raw detections": lambda noisy, conf, present: noisy,
         f"One-Euro (mincutoff {best_euro[0]}, beta {best_euro[1]})": filled(lambda s: one_euro(s, *best_euro)),
@@ -174,7 +174,7 @@ def main() -> None:
     print(f"{'method':48s} {'2D error px':>11s} {'vs raw':>7s} {'3D MPJPE mm':>12s}   {'conf>0.8: error, moved (px)':>28s}")
     raw_err = raw_mpjpe = None
     for name, fn in methods.items():
-        preds = run_method(name, test, fn)
+        preds = run_method(test, fn)
         err, mp = errors(preds, test), lift_mpjpe(lifter, preds, test)
         raw_err, raw_mpjpe = raw_err or err, raw_mpjpe or mp
         sure_err, moved = confident_stats(preds, test)

@@ -19,7 +19,7 @@ from camerapose_cli.pose2d import FrameDetections, PoseDetector
 from camerapose_cli.prefetch import prefetch
 from camerapose_cli.resources import file_sha256
 from camerapose_cli.runner import Job, Outcome, run_jobs
-from camerapose_cli.schema import KeypointTable, Keypoints2DWriter, read_keypoints2d, read_metadata
+from camerapose_cli.schema import KeypointTable, Keypoints2DWriter, file_stamp, output_is_current, read_keypoints2d
 from camerapose_cli.track import assign_tracks, make_tracker
 from camerapose_cli.video import FrameBatch, MediaInfo, iter_frame_batches, probe
 
@@ -57,24 +57,9 @@ def result_fingerprint(params: dict[str, Any], model_sha256: str) -> str:
     return json.dumps({"model_sha256": model_sha256, **{k: params[k] for k in RESULT_PARAMS}}, sort_keys=True)
 
 
-def _source_stamp(source: Path) -> dict[str, int]:
-    stat = source.stat()
-    return {"source_size": stat.st_size, "source_mtime_ns": stat.st_mtime_ns}
-
-
 def table_is_current(table_path: Path, source: Path, fingerprint: str) -> bool:
     """True when `table_path` is a complete extract of the unchanged `source` made with the same settings."""
-    try:
-        meta = read_metadata(table_path)
-        stamp = _source_stamp(source)
-    except Exception:
-        return False
-    return (
-        meta.get("fingerprint") == fingerprint
-        and meta.get("source_size") == str(stamp["source_size"])
-        and meta.get("source_mtime_ns") == str(stamp["source_mtime_ns"])
-        and "frames" in meta
-    )
+    return output_is_current(table_path, source, "source", {"fingerprint": fingerprint})
 
 
 def frame_rows(
@@ -163,7 +148,7 @@ def extract_input(
             {
                 "video": rel,
                 "source": str(source.resolve()),
-                **_source_stamp(source),
+                **file_stamp(source, "source"),
                 "fps": info.fps,
                 "frames": frames_seen,
                 "width": info.width,

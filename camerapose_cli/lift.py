@@ -22,7 +22,7 @@ from camerapose_cli.geometry import VISIBLE_CONF, lifter_inputs, project_to_imag
 from camerapose_cli.models.lifter import Lifter
 from camerapose_cli.resources import file_sha256, shipped_dir
 from camerapose_cli.video import IMAGE_SUFFIXES
-from camerapose_cli.schema import keypoints3d_table, read_keypoints2d, read_metadata, write_parquet
+from camerapose_cli.schema import file_stamp, keypoints3d_table, output_is_current, read_keypoints2d, read_metadata, write_parquet
 
 
 def default_lifter_weights() -> Path:
@@ -123,12 +123,10 @@ def lift_table(
         "cam_depth_ratio": result.depth_ratio, "cam_root_xy": result.root_xy, "reproj_err_px": result.reproj_err_px,
     }  # fmt: skip
     arrow = keypoints3d_table(columns)
-    source_stat = table_path.stat()
     meta = {
         **{k: v for k, v in table.metadata.items() if k in ("video", "source", "fps", "frames", "width", "height")},
         "input_table": str(table_path.resolve()),
-        "input_size": source_stat.st_size,
-        "input_mtime_ns": source_stat.st_mtime_ns,
+        **file_stamp(table_path, "input"),
         "lifter": model_path.name,
         "lifter_sha256": file_sha256(model_path),
         "fov_deg": float(params["fov_deg"]),
@@ -143,18 +141,8 @@ def lift_table(
 
 
 def lift_output_current(out_path: Path, table_path: Path, lifter_sha: str, fov_deg: float, refiner_sha: str) -> bool:
-    try:
-        meta = read_metadata(out_path)
-        stat = table_path.stat()
-    except Exception:
-        return False
-    return (
-        meta.get("lifter_sha256") == lifter_sha
-        and meta.get("input_size") == str(stat.st_size)
-        and meta.get("input_mtime_ns") == str(stat.st_mtime_ns)
-        and meta.get("fov_deg") == str(float(fov_deg))
-        and meta.get("refiner_sha256") == refiner_sha
-    )
+    expected = {"lifter_sha256": lifter_sha, "fov_deg": str(float(fov_deg)), "refiner_sha256": refiner_sha}
+    return output_is_current(out_path, table_path, "input", expected)
 
 
 def lift_jobs(run_dir: Path) -> list:

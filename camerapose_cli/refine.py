@@ -22,7 +22,7 @@ from camerapose_cli.errors import InputError
 from camerapose_cli.geometry import normalize_track
 from camerapose_cli.models.refiner import Refiner
 from camerapose_cli.resources import file_sha256, shipped_dir
-from camerapose_cli.schema import KeypointTable, read_keypoints2d, read_metadata, write_parquet
+from camerapose_cli.schema import KeypointTable, file_stamp, output_is_current, read_keypoints2d, write_parquet
 
 
 def default_refiner_weights() -> Path:
@@ -88,21 +88,14 @@ def refine_table(table: KeypointTable, model: Refiner, params: dict[str, Any]) -
 
 
 def refine_output_current(out_path: Path, table_path: Path, refiner_sha: str) -> bool:
-    try:
-        meta = read_metadata(out_path)
-        stat = table_path.stat()
-    except Exception:
-        return False
-    return (meta.get("refiner_sha256") == refiner_sha and meta.get("input_size") == str(stat.st_size)
-            and meta.get("input_mtime_ns") == str(stat.st_mtime_ns))  # fmt: skip
+    return output_is_current(out_path, table_path, "input", {"refiner_sha256": refiner_sha})
 
 
 def refine_file(table_path: Path, out_path: Path, model: Refiner, weights: Path, params: dict[str, Any], preset_name: str) -> KeypointTable:
     table = read_keypoints2d(table_path)
     refined = refine_table(table, model, params)
-    stat = table_path.stat()
     meta = {**table.metadata, "refined": "true", "refiner": weights.name, "refiner_sha256": file_sha256(weights),
-            "input_table": str(table_path.resolve()), "input_size": stat.st_size, "input_mtime_ns": stat.st_mtime_ns,
+            "input_table": str(table_path.resolve()), **file_stamp(table_path, "input"),
             "refine_tool_version": __version__, "refine_preset": preset_name}  # fmt: skip
     with atomic_output(out_path) as tmp:
         write_parquet(refined.to_arrow(), tmp, meta)

@@ -119,10 +119,6 @@ class KeypointTable:
         )
 
 
-def empty_keypoint_rows() -> dict[str, list]:
-    return {name: [] for name in KEYPOINTS2D_SCHEMA.names}
-
-
 class Keypoints2DWriter:
     """Stream rows into a keypoints2d Parquet file in row groups, so memory stays bounded.
 
@@ -181,6 +177,25 @@ def read_metadata(path: Path) -> dict[str, str]:
         for k, v in raw.items()
         if k.decode().startswith(META_PREFIX)
     }
+
+
+def file_stamp(path: Path, prefix: str) -> dict[str, int]:
+    """`<prefix>_size` and `<prefix>_mtime_ns` of an input file, recorded in an output's footer."""
+    stat = path.stat()
+    return {f"{prefix}_size": stat.st_size, f"{prefix}_mtime_ns": stat.st_mtime_ns}
+
+
+def output_is_current(out_path: Path, input_path: Path, prefix: str, expected: dict[str, str]) -> bool:
+    """True when `out_path`'s footer says it was made from `input_path` as it is now, with the `expected` values.
+
+    Every stage skips finished inputs this way; a changed input, model or setting makes the output stale.
+    """
+    try:
+        meta = read_metadata(out_path)
+        wanted = {k: str(v) for k, v in file_stamp(input_path, prefix).items()}
+    except Exception:
+        return False
+    return all(meta.get(k) == v for k, v in {**wanted, **expected}.items())
 
 
 def validate_keypoints2d_schema(schema: pa.Schema, path: Path) -> None:

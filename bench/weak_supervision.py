@@ -27,7 +27,7 @@ import torch
 from camerapose_cli.evaluate import evaluate_on_bodies
 from camerapose_cli.lift import default_lifter_weights, focal_from_fov, lift_keypoints, load_lifter
 from camerapose_cli.mocap import load_mocap
-from camerapose_cli.presets import load_preset
+from camerapose_cli.presets import Preset, load_preset
 from camerapose_cli.skeleton import H36M17_BONES
 from camerapose_cli.splits import clip_content
 from camerapose_cli.synth import augment_bodies, corrupt_keypoints, film_bodies
@@ -38,35 +38,44 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TARGET = ("dance-short", "dance-long", "punch", "kick", "slash")
 
 
-def target_2d(points: np.ndarray, synth: dict, fov_assumed: float, seed: int) -> WeakSamples:
+def target_2d(points: np.ndarray, synth: dict, fov_assumed: float | None, seed: int) -> WeakSamples:
     """Target-domain poses filmed from high, wide-angle cameras, with detector-like noise; 3D dropped.
 
-    The learner is told only the image size: it assumes a field of view and the image centre, as in the wild.
+    With `fov_assumed` the learner is told only the image size: it assumes that field of view and the image
+    centre, as in the wild. With None it is given the true intrinsics.
     """
     cfg = {**synth, "camera_height": [2.5, 5.0], "fov_deg": [70.0, 100.0], "distance": [3.0, 8.0]}
     gen = torch.Generator().manual_seed(seed)
-    _, coco_px, _, _, size = film_bodies(augment_bodies(torch.from_numpy(points), cfg, gen), cfg, gen)
+    _, coco_px, focal, principal, size = film_bodies(augment_bodies(torch.from_numpy(points), cfg, gen), cfg, gen)
     noisy, conf = corrupt_keypoints(coco_px, cfg, gen)
     size = size.numpy()
+    if fov_assumed is not None:
+        focal, principal = focal_from_fov(size[:, 0], size[:, 1], fov_assumed), size / 2
+    else:
+        focal, principal = focal.numpy(), principal.numpy()
     return WeakSamples(
         keypoints=torch.cat([noisy, conf[..., None]], -1).numpy().astype(np.float32),
-        focal=focal_from_fov(size[:, 0], size[:, 1], fov_assumed).astype(np.float32),
-        principal=(size / 2).astype(np.float32),
+        focal=focal.astype(np.float32),
+        principal=principal.astype(np.float32),
         source=np.zeros(len(points), int),
         sources=["target-2d"],
     )
 
 
-def cross_scenario(mocap, preset, steps: int, finetune: int, seeds: list[int]) -> None:
+def cross_scenario(mocap, preset, steps: int, finetune: int, seeds: list[int], true_focal: bool = False,
+                   swap: bool = False) -> None:  # fmt: skip
     names = sorted(mocap.names)
     target = [n for n in names if clip_content(n) in TARGET]
     weak_clips, test_clips = target[0::2], target[1::2]
+    if swap:  # the other half gives the 2D: a check that the [weak] weights were not fitted to one test half
+        weak_clips, test_clips = test_clips, weak_clips
     source = [n for n in names if clip_content(n) not in TARGET]
     rng = np.random.default_rng(0)
     source_test = list(rng.choice(source, 150, replace=False))
     source_train = [n for n in source if n not in set(source_test)]
     synth = preset.section("synth")
-    weak = target_2d(mocap.points[mocap.frames_of(weak_clips)], synth, float(preset.section("weak")["fov_deg"]), seed=7)
+    fov = None if true_focal else float(preset.section("weak")["fov_deg"])
+    weak = target_2d(mocap.points[mocap.frames_of(weak_clips)], synth, fov, seed=7)
     cfg = preset.section("train", steps=steps, hidden=256, blocks=2, val_every=steps)
     weak_cfg = preset.section("weak")
     target_bodies = mocap.points[mocap.frames_of(test_clips)][::2]
@@ -146,11 +155,20 @@ def main() -> None:
     parser.add_argument("--continue-steps", type=int, default=1000, help="each continuation, with and without 2D-only data")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--finetune-steps", type=int, default=500)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="override [weak] preset values for the ablation, e.g. w_symmetry=0.5")
+    parser.add_argument("--true-focal", action="store_true", help="give the learner the target cameras' true intrinsics")
+    parser.add_argument("--swap-target", action="store_true", help="the target clips held out and given as 2D trade places")
+    parser.add_argument("--skip-real", action="store_true", help="only the cross-scenario experiment")
     args = parser.parse_args()
     preset = load_preset("default")
+    overrides = {k: float(v) for k, v in (item.split("=", 1) for item in args.set)}
+    if overrides:
+        preset = Preset(preset.name, preset.path, {**preset.sections, "weak": preset.section("weak", **overrides)})
     mocap = load_mocap(SHARED / "mocap" / "bandai_motion.tar.xz")
-    cross_scenario(mocap, preset, args.steps, args.continue_steps, args.seeds)
-    real_pseudo_labels(mocap, preset, args.finetune_steps)
+    cross_scenario(mocap, preset, args.steps, args.continue_steps, args.seeds, args.true_focal, args.swap_target)
+    if not args.skip_real:
+        real_pseudo_labels(mocap, preset, args.finetune_steps)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ Resumable: `<out>/last.pt` holds the model, optimizer and step; a rerun continue
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -100,37 +99,34 @@ def bone_length_band(points: torch.Tensor, synth_cfg: dict[str, Any], seed: int,
     return torch.quantile(lengths, quantile, dim=0), torch.quantile(lengths, 1 - quantile, dim=0)
 
 
-@contextlib.contextmanager
-def frozen_batchnorm(model: torch.nn.Module):
-    """Use (and keep) the BatchNorm running statistics for one forward pass, in training mode otherwise."""
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training]
-    for m in norms:
-        m.eval()
-    try:
-        yield
-    finally:
-        for m in norms:
-            m.train()
-
-
-def weak_losses(model: Lifter, keypoints: torch.Tensor, focal: torch.Tensor, principal: torch.Tensor,
-                bone_band: tuple[torch.Tensor, torch.Tensor], cfg: dict[str, Any]) -> dict[str, torch.Tensor]:  # fmt: skip
-    """2D-only losses: lift, project through the predicted camera, compare with the 2D (confidence-weighted);
-    priors on bone lengths and left-right symmetry keep reprojection from flattening or stretching the pose."""
+def weak_inputs(keypoints: torch.Tensor, focal: torch.Tensor, principal: torch.Tensor):
+    """The lifter's inputs for 2D-only samples, with what reprojection needs: (inputs, centre, scale)."""
     from camerapose_cli.geometry import lifter_inputs
+
+    inputs, centre, scale, _ = lifter_inputs(keypoints[..., :2], keypoints[..., 2], focal, principal)
+    return inputs, centre, scale
+
+
+def weak_losses(out: LifterOutput, inputs: torch.Tensor, centre: torch.Tensor, scale: torch.Tensor, focal: torch.Tensor,
+                bone_band: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:  # fmt: skip
+    """2D-only losses: project the lifted pose through the predicted camera, compare with the 2D (confidence-weighted);
+    priors on bone lengths and left-right symmetry keep reprojection from flattening or stretching the pose."""
     from camerapose_cli.skeleton import H36M17_BONES
 
-    conf = keypoints[..., 2]
-    inputs, centre, scale, _ = lifter_inputs(keypoints[..., :2], conf, focal, principal)
-    with frozen_batchnorm(model):  # a small, repetitive 2D-only batch must not rewrite the normalization statistics
-        out = model(inputs)
     principal_n = -centre / scale[:, None]  # the virtual camera's principal point is at 0
     root_depth = out.depth_ratio * focal / scale
     return {
-        "weak_reproj": reprojection_loss(out.coco, out.log_depth_ratio, out.root_xy, inputs[..., :2], conf, principal_n, root_depth),
+        "weak_reproj": reprojection_loss(out.coco, out.log_depth_ratio, out.root_xy, inputs[..., :2], inputs[..., 2],
+                                         principal_n, root_depth),  # fmt: skip
         "weak_bone": bone_length_prior(out.pose, *bone_band, H36M17_BONES),
         "weak_symmetry": symmetry_prior(out.pose),
     }
+
+
+def split_output(out: LifterOutput, n: int) -> tuple[LifterOutput, LifterOutput]:
+    """The first n samples' output and the rest's."""
+    return (LifterOutput(out.body[:n], out.log_depth_ratio[:n], out.root_xy[:n]),
+            LifterOutput(out.body[n:], out.log_depth_ratio[n:], out.root_xy[n:]))  # fmt: skip
 
 
 @torch.no_grad()
@@ -207,13 +203,17 @@ def train_lifter(
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         batch = make_batch(points[sample_frames(train_frames, batch_size, rng)], synth_cfg, gen)
         model.train()
-        losses = lifter_losses(model(batch.inputs), batch, weights)
-        if weak is not None:
+        if weak is None:
+            losses = lifter_losses(model(batch.inputs), batch, weights)
+        else:
             pick = torch.from_numpy(rng.integers(0, len(weak_kp), int(weak_cfg["batch_size"])))
-            losses.update(weak_losses(model, weak_kp[pick], weak_focal[pick], weak_principal[pick], bone_band, weak_cfg))
-            losses["total"] = losses["total"] + sum(
-                w * losses[f"weak_{k[2:]}"] for k, w in weak_weights.items()
-            )
+            w_inputs, w_centre, w_scale = weak_inputs(weak_kp[pick], weak_focal[pick], weak_principal[pick])
+            # One forward pass for both: BatchNorm sees the mixed batch in training and keeps its statistics.
+            # (Freezing BatchNorm for a separate 2D-only pass was measured worse: docs/experiments.md.)
+            paired_out, weak_out = split_output(model(torch.cat([batch.inputs, w_inputs])), len(batch.inputs))
+            losses = lifter_losses(paired_out, batch, weights)
+            losses.update(weak_losses(weak_out, w_inputs, w_centre, w_scale, weak_focal[pick], bone_band))
+            losses["total"] = losses["total"] + sum(w * losses[f"weak_{k[2:]}"] for k, w in weak_weights.items())
         opt.step(losses["total"])
         logs = {k: float(v.detach()) for k, v in losses.items()}
         if (step + 1) % 50 == 0:

@@ -160,7 +160,7 @@ def test_mixed_training_lowers_the_2d_only_loss_and_keeps_the_paired_one(bandai,
     the paired loss must not rise beyond a tolerance."""
     from camerapose_cli.splits import clip_content
     from camerapose_cli.synth import film_bodies, make_batch
-    from camerapose_cli.train import lifter_losses, weak_losses
+    from camerapose_cli.train import lifter_losses, weak_inputs, weak_losses
     from camerapose_cli.weak2d import WeakSamples
 
     preset = load_preset("default")
@@ -184,7 +184,8 @@ def test_mixed_training_lowers_the_2d_only_loss_and_keeps_the_paired_one(bandai,
 
         lifter = Lifter.from_checkpoint(model)
         with torch.no_grad():
-            w = weak_losses(lifter, torch.from_numpy(weak.keypoints), focal, principal, band, weak_cfg)
+            inputs, centre, scale = weak_inputs(torch.from_numpy(weak.keypoints), focal, principal)
+            w = weak_losses(lifter(inputs), inputs, centre, scale, focal, band)
             p = lifter_losses(lifter(paired.inputs), paired, weights)
         return float(w["weak_reproj"]), float(p["pose"])
 

@@ -195,3 +195,27 @@ def test_mixed_training_lowers_the_2d_only_loss_and_keeps_the_paired_one(bandai,
     weak_after, paired_after = measure(tuned)
     assert weak_after < 0.8 * weak_before
     assert paired_after < paired_before + 0.02  # metres of MPJPE
+
+
+def test_train_weak_2d_end_to_end(bandai, extract_run, tmp_path):
+    """`train --weak-2d` on a run folder and COCO JSON, fine-tuning the shipped lifter; `lift --weights` uses it."""
+    run, _ = extract_run
+    coco = require_shared(SHARED_DATA / "coco" / "test_coco.json")
+    out = tmp_path / "ft"
+    result = run_cli("train", "--weak-2d", str(run), "--weak-2d", str(coco), "--mocap", str(ARCHIVE),
+                     "--steps", "50", "--out", str(out), "--json", "--quiet")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for name in ("lifter.pt", "report.json", "report.png", "harvest_report.json"):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "report.json").read_text())
+    sources = report["meta"]["weak_2d"]["sources"]
+    assert sources[str(coco)]["people"] == 12
+    assert sources[str(run)]["kind"] == "pseudo-labels" and sources[str(run)]["rows_in"] > 0
+    assert {"weak_reproj", "weak_bone", "weak_symmetry"} <= set(report["history"][-1])
+    lifted = run_cli("lift", str(run), "--out", str(tmp_path / "lifted"), "--weights", str(out / "lifter.pt"), "--json")
+    assert lifted.returncode == 0, lifted.stderr
+    tables = sorted((tmp_path / "lifted" / "keypoints3d").glob("*.parquet"))
+    assert tables and sum(pq.read_metadata(t).num_rows for t in tables) > 0
+    # An option combination that makes no sense is a usage error, not a crash.
+    wrong = run_cli("train", "--weak-2d", str(coco), "--model", "refiner", "--mocap", str(ARCHIVE), "--out", str(tmp_path / "x"))
+    assert wrong.returncode == 2 and "--weak-2d trains the lifter" in wrong.stderr

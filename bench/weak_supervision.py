@@ -63,7 +63,7 @@ def target_2d(points: np.ndarray, synth: dict, fov_assumed: float | None, seed: 
 
 
 def cross_scenario(mocap, preset, steps: int, finetune: int, seeds: list[int], true_focal: bool = False,
-                   swap: bool = False) -> None:  # fmt: skip
+                   swap: bool = False, from_scratch: bool = False) -> None:  # fmt: skip
     names = sorted(mocap.names)
     target = [n for n in names if clip_content(n) in TARGET]
     weak_clips, test_clips = target[0::2], target[1::2]
@@ -88,9 +88,14 @@ def cross_scenario(mocap, preset, steps: int, finetune: int, seeds: list[int], t
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:
             # One paired-only base per seed, then two continuations of the same length: with and without 2D-only data.
-            base = train_lifter(mocap, source_train, source_test[:20], synth, {**cfg, "seed": seed}, Path(tmp) / "base")
+            # From scratch: both arms train the whole length, the 2D-only data mixed in from the first step.
+            if from_scratch:
+                arm_cfg, base = {**cfg, "steps": steps + finetune, "val_every": steps + finetune}, None
+            else:
+                arm_cfg = tune
+                base = train_lifter(mocap, source_train, source_test[:20], synth, {**cfg, "seed": seed}, Path(tmp) / "base")
             for label, use_weak in (("paired only", False), ("paired + weak 2D", True)):
-                ckpt = train_lifter(mocap, source_train, source_test[:20], synth, {**tune, "seed": seed}, Path(tmp) / label,
+                ckpt = train_lifter(mocap, source_train, source_test[:20], synth, {**arm_cfg, "seed": seed}, Path(tmp) / label,
                                     weak=weak if use_weak else None, weak_cfg=weak_cfg, init=base)  # fmt: skip
                 model = load_lifter(ckpt)
                 t = evaluate_on_bodies(model, target_bodies, synth, noise_frac=0.0, seed=seed)
@@ -159,6 +164,7 @@ def main() -> None:
                         help="override [weak] preset values for the ablation, e.g. w_symmetry=0.5")
     parser.add_argument("--true-focal", action="store_true", help="give the learner the target cameras' true intrinsics")
     parser.add_argument("--swap-target", action="store_true", help="the target clips held out and given as 2D trade places")
+    parser.add_argument("--from-scratch", action="store_true", help="both arms from scratch, steps + continue-steps long")
     parser.add_argument("--skip-real", action="store_true", help="only the cross-scenario experiment")
     args = parser.parse_args()
     preset = load_preset("default")
@@ -166,7 +172,8 @@ def main() -> None:
     if overrides:
         preset = Preset(preset.name, preset.path, {**preset.sections, "weak": preset.section("weak", **overrides)})
     mocap = load_mocap(SHARED / "mocap" / "bandai_motion.tar.xz")
-    cross_scenario(mocap, preset, args.steps, args.continue_steps, args.seeds, args.true_focal, args.swap_target)
+    cross_scenario(mocap, preset, args.steps, args.continue_steps, args.seeds, args.true_focal, args.swap_target,
+                   args.from_scratch)
     if not args.skip_real:
         real_pseudo_labels(mocap, preset, args.finetune_steps)
 

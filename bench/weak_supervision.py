@@ -161,16 +161,21 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--finetune-steps", type=int, default=500)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="override [weak] preset values for the ablation, e.g. w_symmetry=0.5")
+                        help="override preset values for the ablation: w_symmetry=0.5 ([weak]), train.batch_size=1536")
     parser.add_argument("--true-focal", action="store_true", help="give the learner the target cameras' true intrinsics")
     parser.add_argument("--swap-target", action="store_true", help="the target clips held out and given as 2D trade places")
     parser.add_argument("--from-scratch", action="store_true", help="both arms from scratch, steps + continue-steps long")
     parser.add_argument("--skip-real", action="store_true", help="only the cross-scenario experiment")
     args = parser.parse_args()
     preset = load_preset("default")
-    overrides = {k: float(v) for k, v in (item.split("=", 1) for item in args.set)}
-    if overrides:
-        preset = Preset(preset.name, preset.path, {**preset.sections, "weak": preset.section("weak", **overrides)})
+    sections = dict(preset.sections)
+    for item in args.set:  # KEY=VALUE sets [weak] KEY; SECTION.KEY=VALUE any other table's
+        key, value = item.split("=", 1)
+        section, _, key = key.rpartition(".")
+        section = section or "weak"
+        number = float(value)
+        sections[section] = preset.section(section, **{key: int(number) if number.is_integer() and "." not in value else number})
+        preset = Preset(preset.name, preset.path, sections)
     mocap = load_mocap(SHARED / "mocap" / "bandai_motion.tar.xz")
     cross_scenario(mocap, preset, args.steps, args.continue_steps, args.seeds, args.true_focal, args.swap_target,
                    args.from_scratch)

@@ -1,4 +1,5 @@
-"""Training loops. `train_lifter`: paired 3D training of the lifter on synthetic views of mocap.
+"""Training loops. `train_lifter`: the lifter on synthetic views of mocap, optionally mixed with 2D-only samples
+(weak supervision); `train_refiner`: the 2D refiner on corrupted mocap sequences.
 
 Resumable: `<out>/last.pt` holds the model, optimizer and step; a rerun continues from it.
 """

@@ -209,9 +209,10 @@ def train_lifter(
         else:
             pick = torch.from_numpy(rng.integers(0, len(weak_kp), int(weak_cfg["batch_size"])))
             w_inputs, w_centre, w_scale = weak_inputs(weak_kp[pick], weak_focal[pick], weak_principal[pick])
-            # One forward pass for both: BatchNorm sees the mixed batch in training and keeps its statistics.
+            # One forward pass for both, normalized with the paired samples' BatchNorm statistics (models/lifter.py).
             # (Freezing BatchNorm for a separate 2D-only pass was measured worse: docs/experiments.md.)
-            paired_out, weak_out = split_output(model(torch.cat([batch.inputs, w_inputs])), len(batch.inputs))
+            n = len(batch.inputs)
+            paired_out, weak_out = split_output(model(torch.cat([batch.inputs, w_inputs]), stats_from=n), n)
             losses = lifter_losses(paired_out, batch, weights)
             losses.update(weak_losses(weak_out, w_inputs, w_centre, w_scale, weak_focal[pick], bone_band))
             losses["total"] = losses["total"] + sum(w * losses[f"weak_{k[2:]}"] for k, w in weak_weights.items())

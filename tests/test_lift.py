@@ -219,3 +219,22 @@ def test_train_weak_2d_end_to_end(bandai, extract_run, tmp_path):
     # An option combination that makes no sense is a usage error, not a crash.
     wrong = run_cli("train", "--weak-2d", str(coco), "--model", "refiner", "--mocap", str(ARCHIVE), "--out", str(tmp_path / "x"))
     assert wrong.returncode == 2 and "--weak-2d trains the lifter" in wrong.stderr
+
+
+def test_paired_samples_are_normalized_as_if_alone_in_a_mixed_batch():
+    """stats_from=n: BatchNorm statistics (batch and running) come from the first n samples only, so 2D-only
+    samples appended to a paired batch change neither the paired outputs nor what inference will use."""
+    from camerapose_cli.models.lifter import Lifter, LifterConfig
+
+    torch.manual_seed(0)
+    alone, mixed = Lifter(LifterConfig(hidden=64, blocks=1, dropout=0.0)), Lifter(LifterConfig(hidden=64, blocks=1, dropout=0.0))
+    mixed.load_state_dict(alone.state_dict())
+    paired, odd = torch.randn(40, 17, 3), torch.randn(24, 17, 3) * 5 + 3  # 2D-only samples unlike the paired ones
+    out_alone = alone.train()(paired)
+    out_mixed = mixed.train()(torch.cat([paired, odd]), stats_from=len(paired))
+    torch.testing.assert_close(out_mixed.body[:40], out_alone.body, atol=1e-5, rtol=0)
+    for (name, a), b in zip(alone.state_dict().items(), mixed.state_dict().values()):
+        torch.testing.assert_close(b.float(), a.float(), atol=1e-6, rtol=0, msg=name)
+    plain = Lifter(LifterConfig(hidden=64, blocks=1, dropout=0.0))
+    plain.load_state_dict(alone.state_dict())
+    assert (plain.train()(torch.cat([paired, odd])).body[:40] - out_alone.body).abs().max() > 1e-3  # ordinary BN would shift them

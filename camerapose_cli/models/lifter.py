@@ -27,12 +27,38 @@ class LifterConfig:
     dropout: float = 0.1
 
 
+class ReferenceBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm that, in training, can take its batch statistics from the first `reference` samples only.
+
+    Weak supervision runs paired and 2D-only samples through one forward pass. With ordinary BatchNorm the
+    2D-only samples shift the statistics that the paired samples are normalized with, and the running
+    statistics used at inference; with a small or unusual 2D-only set (12 COCO people) that alone cost the
+    shipped lifter 2.7 mm MPJPE on held-out mocap in 200 steps, with the 2D-only losses off. Here every
+    sample is normalized with the paired samples' statistics, as it will be at inference.
+    Same parameters and state as nn.BatchNorm1d, so checkpoints load either way.
+    """
+
+    reference: int | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.reference
+        if not self.training or n is None or n >= len(x):
+            return super().forward(x)
+        ref = x[:n]
+        mean, var = ref.mean(0), ref.var(0, unbiased=False)
+        with torch.no_grad():
+            self.num_batches_tracked += 1
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(ref.var(0, unbiased=True), self.momentum)
+        return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+
+
 class ResidualBlock(nn.Module):
     def __init__(self, width: int, dropout: float) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Linear(width, width), nn.BatchNorm1d(width), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(width, width), nn.BatchNorm1d(width), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(width, width), ReferenceBatchNorm1d(width), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(width, width), ReferenceBatchNorm1d(width), nn.ReLU(inplace=True), nn.Dropout(dropout),
         )  # fmt: skip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -66,15 +92,23 @@ class Lifter(nn.Module):
         self.config = config
         width = config.hidden
         self.stem = nn.Sequential(
-            nn.Linear(NUM_COCO_JOINTS * 3, width), nn.BatchNorm1d(width), nn.ReLU(inplace=True), nn.Dropout(config.dropout)
+            nn.Linear(NUM_COCO_JOINTS * 3, width), ReferenceBatchNorm1d(width), nn.ReLU(inplace=True), nn.Dropout(config.dropout)
         )  # fmt: skip
         self.blocks = nn.Sequential(*[ResidualBlock(width, config.dropout) for _ in range(config.blocks)])
         self.pose_head = nn.Linear(width, NUM_BODY_POINTS * 3)
         self.camera_head = nn.Linear(width, 3)
 
-    def forward(self, inputs: torch.Tensor) -> LifterOutput:
-        """inputs: (N, 17, 3) normalized x, y and confidence."""
-        features = self.blocks(self.stem(inputs.reshape(len(inputs), -1)))
+    def forward(self, inputs: torch.Tensor, stats_from: int | None = None) -> LifterOutput:
+        """inputs: (N, 17, 3) normalized x, y and confidence. In training, `stats_from` = n takes the
+        BatchNorm statistics from the first n samples only (the paired ones of a mixed batch)."""
+        norms = [m for m in self.modules() if isinstance(m, ReferenceBatchNorm1d)]
+        for m in norms:
+            m.reference = stats_from
+        try:
+            features = self.blocks(self.stem(inputs.reshape(len(inputs), -1)))
+        finally:
+            for m in norms:
+                m.reference = None
         body = self.pose_head(features).reshape(-1, NUM_BODY_POINTS, 3)
         body = body - body[:, :1]  # the root (pelvis) is the origin by construction
         camera = self.camera_head(features)

@@ -111,7 +111,8 @@ def weak_inputs(keypoints: torch.Tensor, focal: torch.Tensor, principal: torch.T
 def weak_losses(out: LifterOutput, inputs: torch.Tensor, centre: torch.Tensor, scale: torch.Tensor, focal: torch.Tensor,
                 bone_band: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:  # fmt: skip
     """2D-only losses: project the lifted pose through the predicted camera, compare with the 2D (confidence-weighted);
-    priors on bone lengths and left-right symmetry keep reprojection from flattening or stretching the pose."""
+    a bone-length prior keeps reprojection from stretching or shrinking limbs along the view ray. The symmetry
+    prior is always computed (a plausibility log) but weighted 0 by default (docs/method.md)."""
     from camerapose_cli.skeleton import H36M17_BONES
 
     principal_n = -centre / scale[:, None]  # the virtual camera's principal point is at 0

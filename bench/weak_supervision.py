@@ -31,7 +31,7 @@ from camerapose_cli.presets import Preset, load_preset
 from camerapose_cli.skeleton import H36M17_BONES
 from camerapose_cli.splits import clip_content
 from camerapose_cli.synth import augment_bodies, corrupt_keypoints, film_bodies
-from camerapose_cli.train import train_lifter
+from camerapose_cli.train import finetune_config, train_lifter
 from camerapose_cli.weak2d import WeakSamples
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -83,8 +83,7 @@ def cross_scenario(mocap, preset, steps: int, finetune: int, seeds: list[int], t
     print(f"source: {len(source_train)} training clips; target: {len(weak_clips)} clips give 2D only "
           f"({len(weak)} poses), {len(test_clips)} held out for 3D ({len(target_bodies)} poses)")
     rows = {"paired only": [], "paired + weak 2D": []}
-    tune = {**cfg, "steps": finetune, "lr": weak_cfg["finetune_lr"], "lr_final": float(weak_cfg["finetune_lr"]) / 10,
-            "val_every": finetune}  # fmt: skip
+    tune = {**finetune_config(cfg, weak_cfg, finetune), "val_every": finetune}
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:
             # One paired-only base per seed, then two continuations of the same length: with and without 2D-only data.
@@ -130,7 +129,7 @@ def real_pseudo_labels(mocap, preset, steps: int) -> None:
         weak, report = load_weak_2d([run], preset.section("harvest"), float(preset.section("weak")["fov_deg"]))
         splits = split_clips(mocap.names, preset.section("mocap"))
         weak_cfg = preset.section("weak")
-        cfg = {**preset.section("train"), "steps": steps, "lr": weak_cfg["finetune_lr"], "lr_final": float(weak_cfg["finetune_lr"]) / 10, "val_every": steps}
+        cfg = {**finetune_config(preset.section("train"), weak_cfg, steps), "val_every": steps}
         tuned = load_lifter(train_lifter(mocap, splits["train"], splits["val"], preset.section("synth"), cfg, Path(tmp) / "ft",
                                          weak=weak, weak_cfg=weak_cfg, init=default_lifter_weights()))  # fmt: skip
         tables = [read_keypoints2d(p) for p in sorted((run / "keypoints2d").glob("*.parquet"))]

@@ -220,9 +220,9 @@ def train(
 
         init = default_lifter_weights()
     if init is not None:  # fine-tuning: fewer steps at a lower learning rate, unless --steps says otherwise
-        weak_cfg = preset.section("weak")
-        train_cfg = {**train_cfg, "lr": weak_cfg["finetune_lr"], "lr_final": float(weak_cfg["finetune_lr"]) / 10,
-                     "steps": steps or weak_cfg["finetune_steps"]}  # fmt: skip
+        from camerapose_cli.train import finetune_config
+
+        train_cfg = finetune_config(train_cfg, preset.section("weak"), steps)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         summary = run_training(mocap, out, preset, train_cfg, joint_map=joint_map, half=half, restart=restart, quiet=quiet,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from camerapose_cli.geometry import project_normalized
-from camerapose_cli.metrics import LIMB_PAIRS, bone_lengths
+from camerapose_cli.metrics import bone_lengths, limb_pair_lengths
 
 
 def pose_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -87,6 +87,5 @@ def symmetry_prior(body: torch.Tensor) -> torch.Tensor:
     over a batch, shakes the shared layers in every step; measured, it cost more 3D accuracy than any other
     2D-only loss (docs/experiments.md).
     """
-    left = bone_lengths(body, tuple(pair[0] for pair in LIMB_PAIRS)).clamp(min=1e-4)
-    right = bone_lengths(body, tuple(pair[1] for pair in LIMB_PAIRS)).clamp(min=1e-4)
+    left, right = (lengths.clamp(min=1e-4) for lengths in limb_pair_lengths(body))
     return torch.log(left / right).pow(2).mean()

@@ -44,8 +44,13 @@ def bone_lengths(pose: torch.Tensor, bones: tuple[tuple[int, int], ...]) -> torc
     return (pose[:, children] - pose[:, parents]).norm(dim=-1)
 
 
+def limb_pair_lengths(pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left and right lengths (N, 4) of the LIMB_PAIRS of poses (N, J, 3)."""
+    return (bone_lengths(pose, tuple(pair[0] for pair in LIMB_PAIRS)),
+            bone_lengths(pose, tuple(pair[1] for pair in LIMB_PAIRS)))  # fmt: skip
+
+
 def limb_asymmetry(pose: torch.Tensor) -> torch.Tensor:
     """|left - right| / mean length of each limb pair (N, 4): 0 for a symmetric body. A plausibility measure."""
-    left = bone_lengths(pose, tuple(pair[0] for pair in LIMB_PAIRS))
-    right = bone_lengths(pose, tuple(pair[1] for pair in LIMB_PAIRS))
+    left, right = limb_pair_lengths(pose)
     return (left - right).abs() / ((left + right) / 2).clamp(min=1e-6)

@@ -18,12 +18,13 @@ import torch
 
 from camerapose_cli import __version__
 from camerapose_cli.atomic import atomic_output
+from camerapose_cli.geometry import lifter_inputs
 from camerapose_cli.losses import bone_length_prior, camera_targets, pose_loss, reprojection_loss, symmetry_prior
-from camerapose_cli.metrics import bone_lengths
-from camerapose_cli.metrics import mpjpe, n_mpjpe, pa_mpjpe
+from camerapose_cli.metrics import bone_lengths, mpjpe, n_mpjpe, pa_mpjpe
 from camerapose_cli.mocap import MocapSet
 from camerapose_cli.models.lifter import Lifter, LifterConfig, LifterOutput
-from camerapose_cli.synth import SyntheticBatch, make_batch
+from camerapose_cli.skeleton import H36M17_BONES
+from camerapose_cli.synth import SyntheticBatch, augment_bodies, make_batch
 
 
 @dataclass
@@ -91,19 +92,21 @@ def lifter_losses(model_out: LifterOutput, batch: SyntheticBatch, weights: dict[
 
 def bone_length_band(points: torch.Tensor, synth_cfg: dict[str, Any], seed: int, quantile: float, count: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
     """The range (low, high), each (B,), of H36M bone lengths over augmented training bodies: the bone prior's band."""
-    from camerapose_cli.skeleton import H36M17_BONES
-    from camerapose_cli.synth import augment_bodies
-
     gen = torch.Generator().manual_seed(seed)
     idx = torch.randint(len(points), (count,), generator=gen)
     lengths = bone_lengths(augment_bodies(points[idx], synth_cfg, gen), H36M17_BONES)
     return torch.quantile(lengths, quantile, dim=0), torch.quantile(lengths, 1 - quantile, dim=0)
 
 
+def finetune_config(train_cfg: dict[str, Any], weak_cfg: dict[str, Any], steps: int | None = None) -> dict[str, Any]:
+    """The [train] table turned into a fine-tuning schedule: [weak] finetune_lr decaying tenfold over `steps`
+    (default [weak] finetune_steps)."""
+    lr = float(weak_cfg["finetune_lr"])
+    return {**train_cfg, "lr": lr, "lr_final": lr / 10, "steps": int(steps or weak_cfg["finetune_steps"])}
+
+
 def weak_inputs(keypoints: torch.Tensor, focal: torch.Tensor, principal: torch.Tensor):
     """The lifter's inputs for 2D-only samples, with what reprojection needs: (inputs, centre, scale)."""
-    from camerapose_cli.geometry import lifter_inputs
-
     inputs, centre, scale, _ = lifter_inputs(keypoints[..., :2], keypoints[..., 2], focal, principal)
     return inputs, centre, scale
 
@@ -113,8 +116,6 @@ def weak_losses(out: LifterOutput, inputs: torch.Tensor, centre: torch.Tensor, s
     """2D-only losses: project the lifted pose through the predicted camera, compare with the 2D (confidence-weighted);
     a bone-length prior keeps reprojection from stretching or shrinking limbs along the view ray. The symmetry
     prior is always computed (a plausibility log) but weighted 0 by default (docs/method.md)."""
-    from camerapose_cli.skeleton import H36M17_BONES
-
     principal_n = -centre / scale[:, None]  # the virtual camera's principal point is at 0
     root_depth = out.depth_ratio * focal / scale
     return {

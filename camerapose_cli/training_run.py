@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import tomllib
@@ -41,8 +42,6 @@ def _progress(total: int, quiet: bool, label: str):
 
 def plot_report(report_path: Path, png_path: Path) -> None:
     """Loss curves and validation metrics of a training report as a PNG (matplotlib, no display needed)."""
-    import json
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -89,11 +88,9 @@ def run_training(
     splits = split_clips(mocap.names, preset.section("mocap"))
     if model == "refiner":
         return _train_refiner(mocap, splits, out, preset, train_cfg, half=half, quiet=quiet)
-    weak, weak_cfg, meta = None, None, {"mocap": str(mocap_path), "preset": preset.name,
-                                        "splits": {k: len(v) for k, v in splits.items()}}  # fmt: skip
+    split_sizes = {k: len(v) for k, v in splits.items()}
+    weak, weak_cfg, meta = None, None, {"mocap": str(mocap_path), "preset": preset.name, "splits": split_sizes}
     if weak_2d:
-        import json
-
         from camerapose_cli.weak2d import load_weak_2d
 
         weak_cfg = preset.section("weak")
@@ -116,7 +113,7 @@ def run_training(
         export_half(checkpoint, out / "lifter.fp16.pt")
         shutil.move(out / "lifter.fp16.pt", checkpoint)
     return {"checkpoint": str(checkpoint), "report": str(out / "report.json"), "plot": str(out / "report.png"),
-            "splits": {k: len(v) for k, v in splits.items()}}  # fmt: skip
+            "splits": split_sizes}  # fmt: skip
 
 
 def _train_refiner(mocap, splits, out: Path, preset: Preset, refine_cfg: dict[str, Any], *, half: bool, quiet: bool) -> dict[str, Any]:

@@ -45,6 +45,7 @@ def load_weak_2d(paths: list[Path], harvest_cfg: dict[str, Any], fov_deg: float)
     keypoints, widths, heights, source = [], [], [], []
     report: dict[str, Any] = {"sources": {}}
     for i, path in enumerate(paths):
+        rows_before = sum(len(k) for k in keypoints)
         if path.is_file() and path.suffix.lower() == ".json":
             people = read_coco_keypoints(path)
             keypoints.append(people.keypoints)
@@ -66,7 +67,7 @@ def load_weak_2d(paths: list[Path], harvest_cfg: dict[str, Any], fov_deg: float)
             report["sources"][str(path)] = {"kind": "pseudo-labels", "tables": len(files), **total.as_dict()}
         else:
             raise InputError(f"{path}: not a folder of keypoints2d tables or a COCO keypoint .json file")
-        source.append(np.full(sum(len(k) for k in keypoints) - sum(len(s) for s in source), i))
+        source.append(np.full(sum(len(k) for k in keypoints) - rows_before, i))
     kp = np.concatenate(keypoints).astype(np.float32)
     width, height = np.concatenate(widths), np.concatenate(heights)
     samples = WeakSamples(

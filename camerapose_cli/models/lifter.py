@@ -101,14 +101,18 @@ class Lifter(nn.Module):
     def forward(self, inputs: torch.Tensor, stats_from: int | None = None) -> LifterOutput:
         """inputs: (N, 17, 3) normalized x, y and confidence. In training, `stats_from` = n takes the
         BatchNorm statistics from the first n samples only (the paired ones of a mixed batch)."""
-        norms = [m for m in self.modules() if isinstance(m, ReferenceBatchNorm1d)]
-        for m in norms:
-            m.reference = stats_from
-        try:
-            features = self.blocks(self.stem(inputs.reshape(len(inputs), -1)))
-        finally:
+        flat = inputs.reshape(len(inputs), -1)
+        if stats_from is None:
+            features = self.blocks(self.stem(flat))
+        else:
+            norms = [m for m in self.modules() if isinstance(m, ReferenceBatchNorm1d)]
             for m in norms:
-                m.reference = None
+                m.reference = stats_from
+            try:
+                features = self.blocks(self.stem(flat))
+            finally:
+                for m in norms:
+                    m.reference = None
         body = self.pose_head(features).reshape(-1, NUM_BODY_POINTS, 3)
         body = body - body[:, :1]  # the root (pelvis) is the origin by construction
         camera = self.camera_head(features)

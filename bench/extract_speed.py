@@ -15,16 +15,16 @@ import platform
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from camerapose_cli.extract import extract_jobs, run_extract
-from camerapose_cli.presets import load_preset
-from camerapose_cli.progress import QuietReporter
-from camerapose_cli.resources import default_pose_model
-from camerapose_cli.schema import read_keypoints2d
+import camerapose_cli
+from camerapose_cli.config import load_preset
+from camerapose_cli.io.resources import default_pose_model
+from camerapose_cli.io.schema import read_keypoints2d
 
 DEFAULT_VIDEO = Path(__file__).resolve().parents[1].parent / "shared/data/videos/courtyard_dribble_40f.mp4"
 
@@ -34,19 +34,21 @@ def ultralytics_loop(model_path: Path, video: Path, imgsz: int) -> tuple[float, 
 
     model = YOLO(str(model_path))
     started = time.perf_counter()
-    keypoints = [r.keypoints.data.cpu().numpy() for r in model.predict(source=str(video), stream=True, imgsz=imgsz, device="cpu", verbose=False)]
+    keypoints = [
+        r.keypoints.data.cpu().numpy()
+        for r in model.predict(source=str(video), stream=True, imgsz=imgsz, device="cpu", verbose=False)
+    ]
     return time.perf_counter() - started, keypoints
 
 
 def camerapose_run(model_path: Path, video: Path, imgsz: int, out: Path, threads: int = 0) -> float:
-    params = load_preset("default").section("extract", imgsz=imgsz, device="cpu", threads=threads)
-    overlay = load_preset("default").section("overlay")
+    preset = load_preset("default")
+    preset = replace(preset, extract=preset.extract.with_values(threads=threads))
     started = time.perf_counter()
-    outcomes = run_extract(
-        extract_jobs(video), out, params, overlay, pose_model=model_path, preset_name="bench",
-        want_overlay=False, force=True, reporter=QuietReporter(),
-    )  # fmt: skip
-    assert outcomes[0].status == "done", outcomes[0].error
+    summary = camerapose_cli.extract(
+        video, out, preset=preset, pose_model=model_path, imgsz=imgsz, device="cpu", force=True
+    )
+    assert summary.outcomes[0].status == "done", summary.outcomes[0].error
     return time.perf_counter() - started
 
 
@@ -94,7 +96,9 @@ def main() -> None:
     print(f"input    {args.video.name}: {frames} frames; imgsz {args.imgsz}; checkpoint {model.name}")
     print(f"machine  {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}")
     print(f"(a)  ultralytics predict(stream=True)   {fps_a:6.2f} frames/s  ({threads_a} torch threads: its own choice)")
-    print(f"(b)  camerapose extract                 {fps_b:6.2f} frames/s  ({os.cpu_count()} torch threads: preset threads=0)")
+    print(
+        f"(b)  camerapose extract                 {fps_b:6.2f} frames/s  ({os.cpu_count()} torch threads: preset threads=0)"
+    )
     print(f"(b1) camerapose extract, 1 torch thread {fps_b1:6.2f} frames/s  (same threads as (a))")
     print(f"ratio (b)/(a)                           {fps_b / fps_a:6.2f}x   target >= 1.5x")
     print(f"ratio (b1)/(a)                          {fps_b1 / fps_a:6.2f}x   (batching + decode overlap alone)")

@@ -19,57 +19,70 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from camerapose_cli.coco import read_coco_keypoints
-from camerapose_cli.evaluate import evaluate_on_bodies, mocap_test_bodies
-from camerapose_cli.lift import default_lifter_weights, lift_keypoints, load_lifter
-from camerapose_cli.metrics import limb_asymmetry
-from camerapose_cli.presets import load_preset
+from camerapose_cli.config import load_preset
+from camerapose_cli.core.metrics import limb_asymmetry
+from camerapose_cli.io.coco import read_coco_keypoints
+from camerapose_cli.models.checkpoints import default_weights, load_lifter
+from camerapose_cli.stages.lift import lift_keypoints
+from camerapose_cli.training.evaluate import evaluate_on_bodies, mocap_test_bodies
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", type=Path, default=default_lifter_weights())
+    parser.add_argument("--weights", type=Path, default=default_weights("lifter"))
     parser.add_argument("--stride", type=int, default=5)
     parser.add_argument("--rows", type=int, default=262_144, help="rows for the throughput run")
     args = parser.parse_args()
     preset = load_preset("default")
     model = load_lifter(args.weights)
     archive = SHARED / "mocap" / "bandai_motion.tar.xz"
-    print(f"weights {args.weights} ({args.weights.stat().st_size / 1e6:.1f} MB); {os.cpu_count()} cores, torch {torch.__version__}")
+    print(
+        f"weights {args.weights} ({args.weights.stat().st_size / 1e6:.1f} MB); {os.cpu_count()} cores, torch {torch.__version__}"
+    )
 
     print("\n1. held-out mocap (mm)                       MPJPE   PA-MPJPE  target")
     for split in ("test_seen", "test_unseen"):
-        bodies = mocap_test_bodies(archive, split, preset.section("mocap"), args.stride)
+        bodies = mocap_test_bodies(archive, split, preset.mocap, args.stride)
         for noise, target in ((0.0, "<= 45 / <= 35"), (0.02, "<= 60")):
-            r = evaluate_on_bodies(model, bodies, preset.section("synth"), noise_frac=noise, seed=0)
+            r = evaluate_on_bodies(model, bodies, preset.synth, noise_frac=noise, seed=0)
             label = f"{split:11s} {len(bodies):6d} poses, noise {noise:.0%}"
             print(f"   {label:40s} {r['mpjpe_mm']:6.1f}   {r['pa_mpjpe_mm']:6.1f}    {target}")
 
     print("\n2. lift throughput (batched, CPU)")
     rng = np.random.default_rng(0)
-    keypoints = np.concatenate([rng.uniform(100, 900, (args.rows, 17, 2)), rng.uniform(0.3, 1, (args.rows, 17, 1))], -1).astype(np.float32)
+    keypoints = np.concatenate(
+        [rng.uniform(100, 900, (args.rows, 17, 2)), rng.uniform(0.3, 1, (args.rows, 17, 1))], -1
+    ).astype(np.float32)
     width, height = np.full(args.rows, 1920), np.full(args.rows, 1080)
-    params = preset.section("lift")
-    lift_keypoints(model, keypoints[:4096], width[:4096], height[:4096], params["fov_deg"], params["batch_size"])
+    params = preset.lift
+    lift_keypoints(model, keypoints[:4096], width[:4096], height[:4096], params.fov_deg, params.batch_size)
     started = time.perf_counter()
-    lift_keypoints(model, keypoints, width, height, params["fov_deg"], params["batch_size"])
+    lift_keypoints(model, keypoints, width, height, params.fov_deg, params.batch_size)
     seconds = time.perf_counter() - started
-    print(f"   {args.rows / seconds:,.0f} person-frames/s ({args.rows} rows, batch {params['batch_size']})   target >= 50,000")
+    print(
+        f"   {args.rows / seconds:,.0f} person-frames/s ({args.rows} rows, batch {params.batch_size})   target >= 50,000"
+    )
 
     print("\n3. COCO annotations (real people, poses the mocap lacks)")
     coco = read_coco_keypoints(SHARED / "coco" / "test_coco.json", min_keypoints=8)
-    result = lift_keypoints(model, coco.keypoints, coco.width, coco.height, params["fov_deg"], 1024)
+    result = lift_keypoints(model, coco.keypoints, coco.width, coco.height, params.fov_deg, 1024)
     labelled = coco.keypoints[..., 2] > 0
-    tall = np.array([np.ptp(k[l, 1]) for k, l in zip(coco.keypoints, labelled)])
+    tall = np.array([np.ptp(k[mask, 1]) for k, mask in zip(coco.keypoints, labelled)])
     asym = limb_asymmetry(torch.from_numpy(result.pose)).numpy()
     print(f"   {len(coco.keypoints)} people with >= 8 labelled keypoints")
-    print(f"   reprojection error: median {np.median(result.reproj_err_px):.1f} px, "
-          f"{np.median(result.reproj_err_px / tall) * 100:.1f}% of the person's 2D height")
-    print(f"   limb asymmetry |L-R|/mean: median {np.median(asym) * 100:.1f}%, worst person {asym.mean(1).max() * 100:.1f}%")
+    print(
+        f"   reprojection error: median {np.median(result.reproj_err_px):.1f} px, "
+        f"{np.median(result.reproj_err_px / tall) * 100:.1f}% of the person's 2D height"
+    )
+    print(
+        f"   limb asymmetry |L-R|/mean: median {np.median(asym) * 100:.1f}%, worst person {asym.mean(1).max() * 100:.1f}%"
+    )
     for i, (err, h, a) in enumerate(zip(result.reproj_err_px, tall, asym.mean(1))):
-        print(f"     person {i:2d} ({coco.image[i].name}): reprojection {err:6.1f} px ({err / h * 100:4.1f}%), asymmetry {a * 100:4.1f}%")
+        print(
+            f"     person {i:2d} ({coco.image[i].name}): reprojection {err:6.1f} px ({err / h * 100:4.1f}%), asymmetry {a * 100:4.1f}%"
+        )
 
 
 if __name__ == "__main__":

@@ -19,32 +19,39 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from camerapose_cli.evaluate import evaluate_on_bodies
-from camerapose_cli.lift import default_lifter_weights, focal_from_fov, lift_keypoints, load_lifter
-from camerapose_cli.mocap import load_mocap
-from camerapose_cli.presets import Preset, load_preset
-from camerapose_cli.skeleton import H36M17_BONES
-from camerapose_cli.splits import clip_content
-from camerapose_cli.synth import augment_bodies, corrupt_keypoints, film_bodies
-from camerapose_cli.train import finetune_config, train_lifter
-from camerapose_cli.weak2d import WeakSamples
+import camerapose_cli
+from camerapose_cli.config import SynthSection, load_preset
+from camerapose_cli.core.geometry import focal_from_fov
+from camerapose_cli.core.metrics import bone_lengths, limb_asymmetry
+from camerapose_cli.core.skeleton import H36M17_BONES
+from camerapose_cli.io.mocap import load_mocap
+from camerapose_cli.io.schema import read_keypoints2d
+from camerapose_cli.models.checkpoints import default_weights, load_lifter
+from camerapose_cli.stages.lift import lift_keypoints
+from camerapose_cli.training.data import augment_bodies, film_bodies
+from camerapose_cli.training.evaluate import evaluate_on_bodies
+from camerapose_cli.training.loop import finetune_config, train_lifter
+from camerapose_cli.training.noise import corrupt_keypoints
+from camerapose_cli.training.splits import clip_content, split_clips
+from camerapose_cli.training.weak import WeakSamples, load_weak_2d
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TARGET = ("dance-short", "dance-long", "punch", "kick", "slash")
 
 
-def target_2d(points: np.ndarray, synth: dict, fov_assumed: float | None, seed: int) -> WeakSamples:
+def target_2d(points: np.ndarray, synth: SynthSection, fov_assumed: float | None, seed: int) -> WeakSamples:
     """Target-domain poses filmed from high, wide-angle cameras, with detector-like noise; 3D dropped.
 
     With `fov_assumed` the learner is told only the image size: it assumes that field of view and the image
     centre, as in the wild. With None it is given the true intrinsics.
     """
-    cfg = {**synth, "camera_height": [2.5, 5.0], "fov_deg": [70.0, 100.0], "distance": [3.0, 8.0]}
+    cfg = synth.with_values(camera_height=(2.5, 5.0), fov_deg=(70.0, 100.0), distance=(3.0, 8.0))
     gen = torch.Generator().manual_seed(seed)
     _, coco_px, focal, principal, size = film_bodies(augment_bodies(torch.from_numpy(points), cfg, gen), cfg, gen)
     noisy, conf = corrupt_keypoints(coco_px, cfg, gen)
@@ -62,8 +69,16 @@ def target_2d(points: np.ndarray, synth: dict, fov_assumed: float | None, seed: 
     )
 
 
-def cross_scenario(mocap, preset, steps: int, finetune: int, seeds: list[int], true_focal: bool = False,
-                   swap: bool = False, from_scratch: bool = False) -> None:  # fmt: skip
+def cross_scenario(
+    mocap,
+    preset,
+    steps: int,
+    finetune: int,
+    seeds: list[int],
+    true_focal: bool = False,
+    swap: bool = False,
+    from_scratch: bool = False,
+) -> None:
     names = sorted(mocap.names)
     target = [n for n in names if clip_content(n) in TARGET]
     weak_clips, test_clips = target[0::2], target[1::2]
@@ -73,35 +88,51 @@ def cross_scenario(mocap, preset, steps: int, finetune: int, seeds: list[int], t
     rng = np.random.default_rng(0)
     source_test = list(rng.choice(source, 150, replace=False))
     source_train = [n for n in source if n not in set(source_test)]
-    synth = preset.section("synth")
-    fov = None if true_focal else float(preset.section("weak")["fov_deg"])
+    synth = preset.synth
+    fov = None if true_focal else preset.weak.fov_deg
     weak = target_2d(mocap.points[mocap.frames_of(weak_clips)], synth, fov, seed=7)
-    cfg = preset.section("train", steps=steps, hidden=256, blocks=2, val_every=steps)
-    weak_cfg = preset.section("weak")
+    cfg = preset.train.with_values(steps=steps, hidden=256, blocks=2, val_every=steps)
+    weak_cfg = preset.weak
     target_bodies = mocap.points[mocap.frames_of(test_clips)][::2]
     source_bodies = mocap.points[mocap.frames_of(source_test)][::20]
-    print(f"source: {len(source_train)} training clips; target: {len(weak_clips)} clips give 2D only "
-          f"({len(weak)} poses), {len(test_clips)} held out for 3D ({len(target_bodies)} poses)")
+    print(
+        f"source: {len(source_train)} training clips; target: {len(weak_clips)} clips give 2D only "
+        f"({len(weak)} poses), {len(test_clips)} held out for 3D ({len(target_bodies)} poses)"
+    )
     rows = {"paired only": [], "paired + weak 2D": []}
-    tune = {**finetune_config(cfg, weak_cfg, finetune), "val_every": finetune}
+    tune = finetune_config(cfg, weak_cfg, finetune).with_values(val_every=finetune)
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:
             # One paired-only base per seed, then two continuations of the same length: with and without 2D-only data.
             # From scratch: both arms train the whole length, the 2D-only data mixed in from the first step.
             if from_scratch:
-                arm_cfg, base = {**cfg, "steps": steps + finetune, "val_every": steps + finetune}, None
+                arm_cfg, base = cfg.with_values(steps=steps + finetune, val_every=steps + finetune), None
             else:
                 arm_cfg = tune
-                base = train_lifter(mocap, source_train, source_test[:20], synth, {**cfg, "seed": seed}, Path(tmp) / "base")
+                base = train_lifter(
+                    mocap, source_train, source_test[:20], synth, cfg.with_values(seed=seed), Path(tmp) / "base"
+                )
             for label, use_weak in (("paired only", False), ("paired + weak 2D", True)):
-                ckpt = train_lifter(mocap, source_train, source_test[:20], synth, {**arm_cfg, "seed": seed}, Path(tmp) / label,
-                                    weak=weak if use_weak else None, weak_cfg=weak_cfg, init=base)  # fmt: skip
+                ckpt = train_lifter(
+                    mocap,
+                    source_train,
+                    source_test[:20],
+                    synth,
+                    arm_cfg.with_values(seed=seed),
+                    Path(tmp) / label,
+                    weak=weak if use_weak else None,
+                    weak_cfg=weak_cfg,
+                    init=base,
+                )
                 model = load_lifter(ckpt)
                 t = evaluate_on_bodies(model, target_bodies, synth, noise_frac=0.0, seed=seed)
                 s = evaluate_on_bodies(model, source_bodies, synth, noise_frac=0.0, seed=seed)
                 rows[label].append((t["mpjpe_mm"], t["pa_mpjpe_mm"], s["mpjpe_mm"], s["pa_mpjpe_mm"]))
-                print(f"  seed {seed} {label:17s} target MPJPE {t['mpjpe_mm']:6.1f} PA {t['pa_mpjpe_mm']:5.1f} | "
-                      f"source MPJPE {s['mpjpe_mm']:6.1f} PA {s['pa_mpjpe_mm']:5.1f}", flush=True)
+                print(
+                    f"  seed {seed} {label:17s} target MPJPE {t['mpjpe_mm']:6.1f} PA {t['pa_mpjpe_mm']:5.1f} | "
+                    f"source MPJPE {s['mpjpe_mm']:6.1f} PA {s['pa_mpjpe_mm']:5.1f}",
+                    flush=True,
+                )
     print("\nmean ± spread over seeds (mm)        target MPJPE   target PA   source MPJPE   source PA")
     for label, values in rows.items():
         cols = list(zip(*values))
@@ -109,38 +140,44 @@ def cross_scenario(mocap, preset, steps: int, finetune: int, seeds: list[int], t
         print(f"  {label:33s} {text}")
     gain = [a[0] - b[0] for a, b in zip(rows["paired only"], rows["paired + weak 2D"])]
     cost = [b[2] - a[2] for a, b in zip(rows["paired only"], rows["paired + weak 2D"])]
-    print(f"  target gain from weak 2D: {statistics.mean(gain):+.1f} mm (per seed {', '.join(f'{g:+.1f}' for g in gain)}); target >= 3 mm")
+    print(
+        f"  target gain from weak 2D: {statistics.mean(gain):+.1f} mm (per seed {', '.join(f'{g:+.1f}' for g in gain)}); target >= 3 mm"
+    )
     print(f"  source change: {statistics.mean(cost):+.1f} mm; target: no worse than +1 mm")
 
 
 def real_pseudo_labels(mocap, preset, steps: int) -> None:
-    from camerapose_cli.extract import extract_jobs, run_extract
-    from camerapose_cli.metrics import bone_lengths, limb_asymmetry
-    from camerapose_cli.progress import QuietReporter
-    from camerapose_cli.resources import default_pose_model
-    from camerapose_cli.schema import read_keypoints2d
-    from camerapose_cli.splits import split_clips
-    from camerapose_cli.weak2d import load_weak_2d
-
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
-        run_extract(extract_jobs(SHARED / "videos"), run, preset.section("extract", device="cpu"), preset.section("overlay"),
-                    pose_model=default_pose_model(), preset_name="bench", want_overlay=False, force=True, reporter=QuietReporter())  # fmt: skip
-        weak, report = load_weak_2d([run], preset.section("harvest"), float(preset.section("weak")["fov_deg"]))
-        splits = split_clips(mocap.names, preset.section("mocap"))
-        weak_cfg = preset.section("weak")
-        cfg = {**finetune_config(preset.section("train"), weak_cfg, steps), "val_every": steps}
-        tuned = load_lifter(train_lifter(mocap, splits["train"], splits["val"], preset.section("synth"), cfg, Path(tmp) / "ft",
-                                         weak=weak, weak_cfg=weak_cfg, init=default_lifter_weights()))  # fmt: skip
+        camerapose_cli.extract(SHARED / "videos", run, preset=preset, device="cpu", force=True)
+        weak, report = load_weak_2d([run], preset.harvest, preset.weak.fov_deg)
+        splits = split_clips(mocap.names, preset.mocap)
+        weak_cfg = preset.weak
+        cfg = finetune_config(preset.train, weak_cfg, steps).with_values(val_every=steps)
+        tuned = load_lifter(
+            train_lifter(
+                mocap,
+                splits["train"],
+                splits["val"],
+                preset.synth,
+                cfg,
+                Path(tmp) / "ft",
+                weak=weak,
+                weak_cfg=weak_cfg,
+                init=default_weights("lifter"),
+            )
+        )
         tables = [read_keypoints2d(p) for p in sorted((run / "keypoints2d").glob("*.parquet"))]
-    print(f"\nreal pseudo-labels from the shared videos: {len(weak)} person-frames kept of {report['sources'][str(run)]['rows_in']}")
+    print(
+        f"\nreal pseudo-labels from the shared videos: {len(weak)} person-frames kept of {report['sources'][str(run)]['rows_in']}"
+    )
     print("  lifter        median reprojection px   bone-length spread along tracks   limb asymmetry")
-    for label, model in (("shipped", load_lifter(default_lifter_weights())), ("fine-tuned", tuned)):
+    for label, model in (("shipped", load_lifter(default_weights("lifter"))), ("fine-tuned", tuned)):
         errs, spreads, asym = [], [], []
         for t in tables:
             if len(t) == 0:
                 continue
-            r = lift_keypoints(model, t.keypoints, t.width, t.height, float(preset.section("lift")["fov_deg"]), 4096)
+            r = lift_keypoints(model, t.keypoints, t.width, t.height, preset.lift.fov_deg, 4096)
             errs.append(r.reproj_err_px)
             pose = torch.from_numpy(r.pose)
             asym.append(limb_asymmetry(pose).mean(1).numpy())
@@ -149,35 +186,50 @@ def real_pseudo_labels(mocap, preset, steps: int) -> None:
                 sel = t.track_id == track
                 if sel.sum() >= 5:
                     spreads.append((lengths[sel].std(0) / lengths[sel].mean(0)).mean())
-        print(f"  {label:12s}  {np.median(np.concatenate(errs)):10.1f}            {np.mean(spreads) * 100:10.1f}%"
-              f"                     {np.median(np.concatenate(asym)) * 100:6.1f}%")
+        print(
+            f"  {label:12s}  {np.median(np.concatenate(errs)):10.1f}            {np.mean(spreads) * 100:10.1f}%"
+            f"                     {np.median(np.concatenate(asym)) * 100:6.1f}%"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000, help="paired-only training of the base model")
-    parser.add_argument("--continue-steps", type=int, default=1000, help="each continuation, with and without 2D-only data")
+    parser.add_argument(
+        "--continue-steps", type=int, default=1000, help="each continuation, with and without 2D-only data"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--finetune-steps", type=int, default=500)
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="override preset values for the ablation: w_symmetry=0.5 ([weak]), train.batch_size=1536")
-    parser.add_argument("--true-focal", action="store_true", help="give the learner the target cameras' true intrinsics")
-    parser.add_argument("--swap-target", action="store_true", help="the target clips held out and given as 2D trade places")
-    parser.add_argument("--from-scratch", action="store_true", help="both arms from scratch, steps + continue-steps long")
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override preset values for the ablation: w_symmetry=0.5 ([weak]), train.batch_size=1536",
+    )
+    parser.add_argument(
+        "--true-focal", action="store_true", help="give the learner the target cameras' true intrinsics"
+    )
+    parser.add_argument(
+        "--swap-target", action="store_true", help="the target clips held out and given as 2D trade places"
+    )
+    parser.add_argument(
+        "--from-scratch", action="store_true", help="both arms from scratch, steps + continue-steps long"
+    )
     parser.add_argument("--skip-real", action="store_true", help="only the cross-scenario experiment")
     args = parser.parse_args()
     preset = load_preset("default")
-    sections = dict(preset.sections)
     for item in args.set:  # KEY=VALUE sets [weak] KEY; SECTION.KEY=VALUE any other table's
         key, value = item.split("=", 1)
         section, _, key = key.rpartition(".")
         section = section or "weak"
         number = float(value)
-        sections[section] = preset.section(section, **{key: int(number) if number.is_integer() and "." not in value else number})
-        preset = Preset(preset.name, preset.path, sections)
+        typed = int(number) if number.is_integer() and "." not in value else number
+        preset = replace(preset, **{section: getattr(preset, section).with_values(**{key: typed})})
     mocap = load_mocap(SHARED / "mocap" / "bandai_motion.tar.xz")
-    cross_scenario(mocap, preset, args.steps, args.continue_steps, args.seeds, args.true_focal, args.swap_target,
-                   args.from_scratch)
+    cross_scenario(
+        mocap, preset, args.steps, args.continue_steps, args.seeds, args.true_focal, args.swap_target, args.from_scratch
+    )
     if not args.skip_real:
         real_pseudo_labels(mocap, preset, args.finetune_steps)
 

@@ -1,4 +1,4 @@
-"""Exceptions that carry a one-line, user-facing message about one input."""
+"""Exceptions with one-line, user-facing messages: about one input, or about how the tool was called."""
 
 
 class InputError(Exception):
@@ -7,3 +7,15 @@ class InputError(Exception):
 
 class SchemaError(InputError):
     """A table does not follow the CameraPose Parquet contract."""
+
+
+class UsageError(Exception):
+    """The tool was called wrongly (a missing file, a bad option or checkpoint): nothing was processed."""
+
+
+class ConfigError(UsageError):
+    """A preset or a setting is invalid; the message names the file and the key."""
+
+
+class CheckpointError(UsageError):
+    """A file is not a usable camerapose checkpoint of the expected kind."""

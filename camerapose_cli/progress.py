@@ -1,12 +1,23 @@
-"""Progress reporting: rich bars on a terminal, plain lines in pipes and logs, nothing with --quiet.
+"""Progress reporting for every command: rich bars on a terminal, plain lines in pipes and logs, nothing with
+--quiet. Stages report per input and frame (`Reporter`), training per step (`StepReporter`).
 
-All of it goes to stderr, so that stdout stays free for `--json`.
+All of it goes to stderr, so that stdout stays free for `--json`; whether stderr is a terminal decides the style.
 """
 
 from __future__ import annotations
 
 import sys
 from typing import Protocol
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+PLAIN_STEP_EVERY = 1000  # training steps between two plain progress lines
+
+
+def interactive() -> bool:
+    """Rich bars only where a person watches: stderr is a terminal."""
+    return sys.stderr.isatty()
 
 
 class Reporter(Protocol):
@@ -45,9 +56,6 @@ class RichReporter:
     """An overall bar over inputs and a per-input bar over frames."""
 
     def __init__(self, total_inputs: int, stage: str) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
         self.console = Console(stderr=True)
         self.progress = Progress(
             TextColumn("{task.description}", style="bold"),
@@ -85,6 +93,42 @@ class RichReporter:
 def make_reporter(total_inputs: int, stage: str, quiet: bool) -> Reporter:
     if quiet:
         return QuietReporter()
-    if sys.stdout.isatty() and sys.stderr.isatty():
+    if interactive():
         return RichReporter(total_inputs, stage)
     return PlainReporter(total_inputs)
+
+
+class StepReporter:
+    """Training progress: a rich bar with the loss on a terminal, a line every PLAIN_STEP_EVERY steps otherwise."""
+
+    def __init__(self, total: int, label: str, quiet: bool) -> None:
+        self.total, self.label, self.quiet = total, label, quiet
+        self.progress: Progress | None = None
+        if not quiet and interactive():
+            self.progress = Progress(
+                TextColumn(label),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[loss]}"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
+            self.task = self.progress.add_task(label, total=total, loss="")
+            self.progress.start()
+
+    def update(self, step: int, logs: dict[str, float]) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=step, loss=f"loss {logs['total']:.4f}")
+        elif not self.quiet and (step % PLAIN_STEP_EVERY == 0 or step == self.total):
+            print(f"{self.label} step {step}/{self.total} loss {logs['total']:.4f}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def info(message: str, quiet: bool) -> None:
+    """A status line on stderr, unless --quiet."""
+    if not quiet:
+        print(message, file=sys.stderr, flush=True)

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-
-from camerapose_cli.schema import KEYPOINTS2D_SCHEMA, read_keypoints2d, read_metadata
 from conftest import COURTYARD, run_cli
+
+from camerapose_cli.io.schema import KEYPOINTS2D_SCHEMA, read_keypoints2d, read_metadata
 
 pytestmark = pytest.mark.slow
 
@@ -92,9 +92,7 @@ def test_schema_reads_back_with_pandas_polars_and_duckdb(extract_run):
     assert pl_frame.height == len(frame)
 
     con = duckdb.connect()
-    rows, mean_nose_x = con.execute(
-        f"SELECT count(*), avg(kp_x[1]) FROM read_parquet('{path}')"
-    ).fetchone()
+    rows, mean_nose_x = con.execute(f"SELECT count(*), avg(kp_x[1]) FROM read_parquet('{path}')").fetchone()
     assert rows == len(frame)
     assert mean_nose_x == pytest.approx(np.mean([v[0] for v in frame["kp_x"]]), rel=1e-5)
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from camerapose_cli.atomic import PARTIAL_MARK
-from camerapose_cli.schema import read_keypoints2d
 from conftest import COURTYARD, STREET, copy_video, ffmpeg, require_shared, run_cli
+
+from camerapose_cli.io.atomic import PARTIAL_MARK
+from camerapose_cli.io.schema import read_keypoints2d
 
 pytestmark = pytest.mark.slow
 
@@ -52,16 +52,33 @@ def bad_folder(tmp_path_factory) -> Path:
     shutil.copy(STREET, unreadable)
     unreadable.chmod(0)
     ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac", str(folder / "audio_only.mp4"))
-    ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=320x240:d=1:r=10", "-c:v", "libx264", "-pix_fmt", "yuv420p",
-           str(folder / "no_people.mp4"))  # fmt: skip
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:s=320x240:d=1:r=10",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        str(folder / "no_people.mp4"),
+    )
     return folder
 
 
 @pytest.fixture(scope="module")
 def bad_run(bad_folder, tmp_path_factory):
     out = tmp_path_factory.mktemp("badrun") / "out"
-    result = run_cli("extract", str(bad_folder), "--out", str(out), "--json", "--pipeline", "cpu-fast",
-                     prefix=without_read_permission())  # fmt: skip
+    result = run_cli(
+        "extract",
+        str(bad_folder),
+        "--out",
+        str(out),
+        "--json",
+        "--pipeline",
+        "cpu-fast",
+        prefix=without_read_permission(),
+    )
     return out, result
 
 
@@ -132,8 +149,19 @@ def outputs_of(out: Path) -> dict[str, object]:
 
 
 def start_extract(videos: Path, out: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "camerapose_cli", "extract", str(videos), "--out", str(out),
-               "--overlay", "--batch-size", "4", "--quiet"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "camerapose_cli",
+        "extract",
+        str(videos),
+        "--out",
+        str(out),
+        "--overlay",
+        "--batch-size",
+        "4",
+        "--quiet",
+    ]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -151,7 +179,11 @@ def test_sigkill_then_resume_gives_the_same_outputs(extract_run, shared_videos, 
     out = tmp_path / "killed"
     # Kill at several moments: while the first table is being written, and after some outputs exist.
     moments = [
-        lambda: any(p.name.startswith(".") for p in (out / "keypoints2d").glob("*")) if (out / "keypoints2d").exists() else False,
+        lambda: (
+            any(p.name.startswith(".") for p in (out / "keypoints2d").glob("*"))
+            if (out / "keypoints2d").exists()
+            else False
+        ),
         lambda: len(list((out / "keypoints2d").glob("*.parquet"))) >= 1 if (out / "keypoints2d").exists() else False,
     ]
     for moment in moments:
@@ -171,7 +203,10 @@ def test_sigkill_then_resume_gives_the_same_outputs(extract_run, shared_videos, 
 def test_interrupt_stops_cleanly_without_partial_files(shared_videos, tmp_path, sig):
     out = tmp_path / "interrupted"
     proc = start_extract(shared_videos, out)
-    partial = lambda: (out / "keypoints2d").exists() and any(PARTIAL_MARK in p.name for p in (out / "keypoints2d").iterdir())  # noqa: E731
+
+    def partial():
+        return (out / "keypoints2d").exists() and any(PARTIAL_MARK in p.name for p in (out / "keypoints2d").iterdir())  # noqa: E731
+
     assert wait_for(partial, timeout=120)
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)

@@ -8,11 +8,16 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from camerapose_cli.geometry import (
-    look_at, normalize_keypoints, procrustes_align, project_normalized, project_to_image, unproject_from_image,
-)  # fmt: skip
-from camerapose_cli.losses import camera_targets, reprojection_loss
-from camerapose_cli.metrics import acceleration_error, mpjpe, n_mpjpe, pa_mpjpe, per_joint_error
+from camerapose_cli.core.geometry import (
+    look_at,
+    normalize_keypoints,
+    procrustes_align,
+    project_normalized,
+    project_to_image,
+    unproject_from_image,
+)
+from camerapose_cli.core.metrics import acceleration_error, mpjpe, n_mpjpe, pa_mpjpe, per_joint_error
+from camerapose_cli.training.losses import camera_targets, reprojection_loss
 
 
 def test_projection_by_hand():
@@ -36,7 +41,10 @@ def test_normalized_camera_matches_the_pinhole():
     gen = torch.Generator().manual_seed(1)
     pose = torch.randn(16, 21, 3, generator=gen) * 0.3
     pose = pose - pose[:, :1]
-    root = torch.stack([torch.randn(16, generator=gen), torch.randn(16, generator=gen) * 0.3, 3 + 5 * torch.rand(16, generator=gen)], -1)
+    root = torch.stack(
+        [torch.randn(16, generator=gen), torch.randn(16, generator=gen) * 0.3, 3 + 5 * torch.rand(16, generator=gen)],
+        -1,
+    )
     focal = torch.full((16,), 1200.0)
     principal = torch.tensor([[960.0, 540.0]]).expand(16, 2)
     pixels = project_to_image(pose + root[:, None], focal, principal)
@@ -45,7 +53,14 @@ def test_normalized_camera_matches_the_pinhole():
     principal_n = (principal - centre) / scale[:, None]
     projected = project_normalized(pose, log_d.exp(), root_xy, principal_n, log_d.exp() * focal / scale)
     torch.testing.assert_close(projected, normalized, atol=1e-4, rtol=1e-4)
-    assert float(reprojection_loss(pose, log_d, root_xy, normalized, torch.ones(16, 21), principal_n, log_d.exp() * focal / scale)) < 1e-4
+    assert (
+        float(
+            reprojection_loss(
+                pose, log_d, root_xy, normalized, torch.ones(16, 21), principal_n, log_d.exp() * focal / scale
+            )
+        )
+        < 1e-4
+    )
     # Far away, the weak-perspective form agrees with the full one.
     far = root * torch.tensor([1.0, 1.0, 100.0])
     pixels = project_to_image(pose + far[:, None], focal, principal)
@@ -59,11 +74,16 @@ def test_reprojection_loss_sees_a_wrong_pose():
     pose = torch.zeros(1, 3, 3)
     pose[0, 1] = torch.tensor([0.5, 0.0, 0.0])
     keypoints = torch.zeros(1, 3, 2)
-    loss = reprojection_loss(pose, torch.zeros(1), torch.zeros(1, 2), keypoints, torch.ones(1, 3), torch.zeros(1, 2), None)
+    loss = reprojection_loss(
+        pose, torch.zeros(1), torch.zeros(1, 2), keypoints, torch.ones(1, 3), torch.zeros(1, 2), None
+    )
     assert float(loss) == pytest.approx(0.5 / 3)
     # Confidence zero removes a joint from the loss.
     conf = torch.tensor([[1.0, 0.0, 1.0]])
-    assert float(reprojection_loss(pose, torch.zeros(1), torch.zeros(1, 2), keypoints, conf, torch.zeros(1, 2), None)) == 0.0
+    assert (
+        float(reprojection_loss(pose, torch.zeros(1), torch.zeros(1, 2), keypoints, conf, torch.zeros(1, 2), None))
+        == 0.0
+    )
 
 
 def test_normalize_uses_the_confident_keypoints():
@@ -121,7 +141,7 @@ def test_acceleration_error_of_a_constant_velocity_is_zero():
 
 def test_virtual_camera_sees_the_person_head_on():
     """Re-imaged keypoints equal the projection of the rotated 3D points; the person lands at the centre."""
-    from camerapose_cli.geometry import to_virtual_camera
+    from camerapose_cli.core.geometry import to_virtual_camera
 
     gen = torch.Generator().manual_seed(3)
     points = torch.randn(6, 17, 3, generator=gen) * 0.3 + torch.tensor([2.5, -1.0, 5.0])  # far off-axis
@@ -138,8 +158,8 @@ def test_virtual_camera_sees_the_person_head_on():
 
 
 def test_bone_and_symmetry_priors():
-    from camerapose_cli.losses import bone_length_prior, symmetry_prior
-    from camerapose_cli.metrics import LIMB_PAIRS, limb_asymmetry
+    from camerapose_cli.core.metrics import LIMB_PAIRS, limb_asymmetry
+    from camerapose_cli.training.losses import bone_length_prior, symmetry_prior
 
     body = torch.zeros(1, 17, 3)
     body[0, 4] = torch.tensor([0.1, 0.0, 0.0])  # l_hip
@@ -150,7 +170,7 @@ def test_bone_and_symmetry_priors():
     band = torch.tensor([0.40, 0.40]), torch.tensor([0.50, 0.50])
     assert float(bone_length_prior(body, *band, thighs)) == pytest.approx(math.log(0.40 / 0.30) / 2, rel=1e-4)
     assert float(bone_length_prior(body, torch.tensor([0.30, 0.30]), torch.tensor([0.45, 0.45]), thighs)) == 0.0
-    from camerapose_cli.skeleton import H36M17_FLIP
+    from camerapose_cli.core.skeleton import H36M17_FLIP
 
     mirrored = torch.randn(3, 17, 3)
     mirrored = (mirrored + mirrored[:, list(H36M17_FLIP)] * torch.tensor([-1.0, 1.0, 1.0])) / 2  # symmetric bodies

@@ -7,24 +7,31 @@ import json
 import numpy as np
 import pytest
 
-from camerapose_cli.coco import read_coco_keypoints
+from camerapose_cli.config import HarvestSection
 from camerapose_cli.errors import InputError
-from camerapose_cli.harvest import harvest_table
-from camerapose_cli.schema import KeypointTable
+from camerapose_cli.io.coco import read_coco_keypoints
+from camerapose_cli.io.schema import KeypointTable
+from camerapose_cli.training.weak import harvest_table
 
-CFG = {"min_joint_conf": 0.5, "min_joints": 10, "min_track_frames": 3, "min_box_height_px": 80, "min_score": 0.5}
+CFG = HarvestSection(min_joint_conf=0.5, min_joints=10, min_track_frames=3, min_box_height_px=80.0, min_score=0.5)
 
 
 def table(rows: list[dict]) -> KeypointTable:
     n = len(rows)
     return KeypointTable(
-        video=np.full(n, "v.mp4", dtype=object), frame=np.array([r["frame"] for r in rows], np.int64),
-        time_s=np.zeros(n), track_id=np.array([r["track"] for r in rows], np.int64),
+        video=np.full(n, "v.mp4", dtype=object),
+        frame=np.array([r["frame"] for r in rows], np.int64),
+        time_s=np.zeros(n),
+        track_id=np.array([r["track"] for r in rows], np.int64),
         bbox=np.array([[0, 0, 50, r.get("height", 200)] for r in rows], np.float32),
         score=np.array([r.get("score", 0.9) for r in rows], np.float32),
-        keypoints=np.stack([np.concatenate([np.full((17, 2), 10.0), np.array(r.get("conf", [0.9] * 17))[:, None]], -1) for r in rows]).astype(np.float32),
-        width=np.full(n, 640, np.int32), height=np.full(n, 480, np.int32), metadata={},
-    )  # fmt: skip
+        keypoints=np.stack(
+            [np.concatenate([np.full((17, 2), 10.0), np.array(r.get("conf", [0.9] * 17))[:, None]], -1) for r in rows]
+        ).astype(np.float32),
+        width=np.full(n, 640, np.int32),
+        height=np.full(n, 480, np.int32),
+        metadata={},
+    )
 
 
 def test_harvest_keeps_confident_rows_and_reports_the_rest():
@@ -37,9 +44,11 @@ def test_harvest_keeps_confident_rows_and_reports_the_rest():
     kept, report = harvest_table(table(rows), CFG)
     assert sorted(set(kept.track_id.tolist())) == [1, 6]
     assert report.as_dict() == {
-        "rows_in": 23, "rows_kept": 9, "joints_kept": 5 * 17 + 4 * 12,
+        "rows_in": 23,
+        "rows_kept": 9,
+        "joints_kept": 5 * 17 + 4 * 12,
         "dropped": {"low_score": 4, "small_box": 4, "short_track": 2, "few_confident_joints": 4},
-    }  # fmt: skip
+    }
     track6 = kept.keypoints[kept.track_id == 6]
     assert (track6[:, 12:, 2] == 0).all() and (track6[:, :12, 2] > 0).all()
 
@@ -83,15 +92,15 @@ def test_the_shared_coco_annotations_parse():
 
 
 def test_weak_samples_from_tables_and_coco(tmp_path):
-    from camerapose_cli.weak2d import load_weak_2d
-
     from conftest import SHARED_DATA, require_shared
+
+    from camerapose_cli.training.weak import load_weak_2d
 
     coco = require_shared(SHARED_DATA / "coco" / "test_coco.json")
     run = tmp_path / "run" / "keypoints2d"
     run.mkdir(parents=True)
     rows = [{"frame": f, "track": 1} for f in range(5)] + [{"frame": 0, "track": 2}]
-    from camerapose_cli.schema import write_parquet
+    from camerapose_cli.io.schema import write_parquet
 
     write_parquet(table(rows).to_arrow(), run / "a.mp4.parquet", {"frames": 5})
     samples, report = load_weak_2d([tmp_path / "run", coco], CFG, fov_deg=60.0)

@@ -10,14 +10,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-
-from camerapose_cli.lift import default_lifter_weights
-from camerapose_cli.mocap import load_mocap
-from camerapose_cli.presets import load_preset
-from camerapose_cli.schema import KEYPOINTS3D_SCHEMA, read_keypoints2d, read_metadata
-from camerapose_cli.splits import split_clips
-from camerapose_cli.train import train_lifter
 from conftest import SHARED_DATA, require_shared, run_cli
+
+from camerapose_cli.config import load_preset
+from camerapose_cli.io.mocap import load_mocap
+from camerapose_cli.io.schema import KEYPOINTS3D_SCHEMA, read_keypoints2d, read_metadata
+from camerapose_cli.models.checkpoints import default_weights, load_lifter, read_checkpoint
+from camerapose_cli.training.loop import train_lifter
+from camerapose_cli.training.splits import split_clips
 
 pytestmark = pytest.mark.slow
 ARCHIVE = SHARED_DATA / "mocap" / "bandai_motion.tar.xz"
@@ -29,15 +29,23 @@ def bandai():
 
 
 def tiny_config(steps: int) -> dict:
-    return load_preset("default").section("train", steps=steps, batch_size=256, hidden=128, blocks=1, val_every=20,
-                                          val_samples=512, lr_final=1e-3)  # fmt: skip
+    return load_preset("default").train.with_values(
+        steps=steps, batch_size=256, hidden=128, blocks=1, val_every=20, val_samples=512, lr_final=1e-3
+    )
 
 
 def test_a_tiny_training_run_lowers_the_loss(bandai, tmp_path):
-    splits = split_clips(bandai.names, load_preset("default").section("mocap"))
+    splits = split_clips(bandai.names, load_preset("default").mocap)
     losses = []
-    train_lifter(bandai, splits["train"][:200], splits["val"][:20], load_preset("default").section("synth"),
-                 tiny_config(100), tmp_path, on_step=lambda step, logs: losses.append(logs["pose"]))  # fmt: skip
+    train_lifter(
+        bandai,
+        splits["train"][:200],
+        splits["val"][:20],
+        load_preset("default").synth,
+        tiny_config(100),
+        tmp_path,
+        on_step=lambda step, logs: losses.append(logs["pose"]),
+    )
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["validation"][-1]["mpjpe_mm"] < report["validation"][0]["mpjpe_mm"]
@@ -45,27 +53,25 @@ def test_a_tiny_training_run_lowers_the_loss(bandai, tmp_path):
 
 
 def test_training_resumes_exactly(bandai, tmp_path):
-    splits = split_clips(bandai.names, load_preset("default").section("mocap"))
-    synth = load_preset("default").section("synth")
+    splits = split_clips(bandai.names, load_preset("default").mocap)
+    synth = load_preset("default").synth
     args = (bandai, splits["train"][:50], splits["val"][:5], synth)
     train_lifter(*args, tiny_config(40), tmp_path / "straight")
     train_lifter(*args, tiny_config(20), tmp_path / "resumed")  # "interrupted" after 20 steps
     (tmp_path / "resumed" / "lifter.pt").unlink()
     train_lifter(*args, tiny_config(40), tmp_path / "resumed")  # same command, continues from last.pt
-    a = torch.load(tmp_path / "straight" / "lifter.pt", weights_only=False)["state_dict"]
-    b = torch.load(tmp_path / "resumed" / "lifter.pt", weights_only=False)["state_dict"]
+    a = read_checkpoint(tmp_path / "straight" / "lifter.pt")["state_dict"]
+    b = read_checkpoint(tmp_path / "resumed" / "lifter.pt")["state_dict"]
     for key in a:
         torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4)
 
 
 def test_shipped_weights_are_small_and_load():
-    weights = default_lifter_weights()
+    weights = default_weights("lifter")
     assert weights.is_file(), "weights/lifter.pt is missing"
     assert weights.stat().st_size < 8_000_000
-    from camerapose_cli.lift import load_lifter
-
     model = load_lifter(weights)
-    assert not model.training
+    assert model(torch.zeros(2, 17, 3)).pose.shape == (2, 17, 3)
 
 
 @pytest.fixture(scope="session")
@@ -138,9 +144,9 @@ def test_eval_on_a_held_out_mocap_split(bandai):
 
 def test_eval_reads_the_videopose3d_h36m_layout(bandai, tmp_path):
     """A data_3d_h36m.npz built from held-out mocap: 32 joints, Z up, as VideoPose3D stores it."""
-    from camerapose_cli.evaluate import H36M32_TO_17
+    from camerapose_cli.core.skeleton import H36M32_TO_17
 
-    splits = split_clips(bandai.names, load_preset("default").section("mocap"))
+    splits = split_clips(bandai.names, load_preset("default").mocap)
     clip = bandai.clip(splits["test_seen"][0])[:, :17]
     positions = np.zeros((len(clip), 32, 3), np.float32)
     positions[:, list(H36M32_TO_17)] = clip[..., [0, 2, 1]] * np.array([1, -1, 1])  # Y up -> Z up
@@ -158,39 +164,50 @@ def test_eval_reads_the_videopose3d_h36m_layout(bandai, tmp_path):
 def test_mixed_training_lowers_the_2d_only_loss_and_keeps_the_paired_one(bandai, tmp_path):
     """Fine-tune a small paired model with 2D-only samples from unseen motions: the 2D-only loss must fall,
     the paired loss must not rise beyond a tolerance."""
-    from camerapose_cli.splits import clip_content
-    from camerapose_cli.synth import film_bodies, make_batch
-    from camerapose_cli.train import lifter_losses, weak_inputs, weak_losses
-    from camerapose_cli.weak2d import WeakSamples
+    from camerapose_cli.training.data import film_bodies, make_batch
+    from camerapose_cli.training.loop import lifter_losses, weak_inputs, weak_losses
+    from camerapose_cli.training.splits import clip_content
+    from camerapose_cli.training.weak import WeakSamples
 
     preset = load_preset("default")
-    splits = split_clips(bandai.names, preset.section("mocap"))
-    synth, weak_cfg = preset.section("synth"), preset.section("weak")
+    splits = split_clips(bandai.names, preset.mocap)
+    synth, weak_cfg = preset.synth, preset.weak
     base = train_lifter(bandai, splits["train"][:300], splits["val"][:10], synth, tiny_config(150), tmp_path / "base")
     target = [n for n in bandai.names if clip_content(n) in ("dance-short", "punch", "kick", "slash")]
     bodies = torch.from_numpy(bandai.points[bandai.frames_of(target)][::3])
     _, pixels, focal, principal, _ = film_bodies(bodies, synth, torch.Generator().manual_seed(5))
     n = len(pixels)
-    weak = WeakSamples(torch.cat([pixels, torch.ones(n, 17, 1)], -1).numpy(), focal.numpy(), principal.numpy(),
-                       np.zeros(n, int), ["t"])  # fmt: skip
-    paired = make_batch(torch.from_numpy(bandai.points[bandai.frames_of(splits["val"][:10])][::5]), synth,
-                        torch.Generator().manual_seed(6), augment=False)  # fmt: skip
-    weights = {k: float(v) for k, v in load_preset("default").section("train").items() if k.startswith("w_")}
+    weak = WeakSamples(
+        torch.cat([pixels, torch.ones(n, 17, 1)], -1).numpy(), focal.numpy(), principal.numpy(), np.zeros(n, int), ["t"]
+    )
+    paired = make_batch(
+        torch.from_numpy(bandai.points[bandai.frames_of(splits["val"][:10])][::5]),
+        synth,
+        torch.Generator().manual_seed(6),
+        augment=False,
+    )
+    weights = load_preset("default").train
     band = (torch.full((16,), 0.05), torch.full((16,), 0.6))
 
     def measure(path):
-        model = torch.load(path, weights_only=False)
-        from camerapose_cli.models.lifter import Lifter
-
-        lifter = Lifter.from_checkpoint(model)
+        lifter = load_lifter(path)
         with torch.no_grad():
             inputs, centre, scale = weak_inputs(torch.from_numpy(weak.keypoints), focal, principal)
             w = weak_losses(lifter(inputs), inputs, centre, scale, focal, band)
             p = lifter_losses(lifter(paired.inputs), paired, weights)
         return float(w["weak_reproj"]), float(p["pose"])
 
-    tuned = train_lifter(bandai, splits["train"][:300], splits["val"][:10], synth,
-                         {**tiny_config(80), "lr": 5e-4}, tmp_path / "tuned", weak=weak, weak_cfg=weak_cfg, init=base)  # fmt: skip
+    tuned = train_lifter(
+        bandai,
+        splits["train"][:300],
+        splits["val"][:10],
+        synth,
+        tiny_config(80).with_values(lr=5e-4),
+        tmp_path / "tuned",
+        weak=weak,
+        weak_cfg=weak_cfg,
+        init=base,
+    )
     weak_before, paired_before = measure(base)
     weak_after, paired_after = measure(tuned)
     assert weak_after < 0.8 * weak_before
@@ -202,8 +219,21 @@ def test_train_weak_2d_end_to_end(bandai, extract_run, tmp_path):
     run, _ = extract_run
     coco = require_shared(SHARED_DATA / "coco" / "test_coco.json")
     out = tmp_path / "ft"
-    result = run_cli("train", "--weak-2d", str(run), "--weak-2d", str(coco), "--mocap", str(ARCHIVE),
-                     "--steps", "50", "--out", str(out), "--json", "--quiet")  # fmt: skip
+    result = run_cli(
+        "train",
+        "--weak-2d",
+        str(run),
+        "--weak-2d",
+        str(coco),
+        "--mocap",
+        str(ARCHIVE),
+        "--steps",
+        "50",
+        "--out",
+        str(out),
+        "--json",
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr
     for name in ("lifter.pt", "report.json", "report.png", "harvest_report.json"):
         assert (out / name).is_file(), name
@@ -217,7 +247,9 @@ def test_train_weak_2d_end_to_end(bandai, extract_run, tmp_path):
     tables = sorted((tmp_path / "lifted" / "keypoints3d").glob("*.parquet"))
     assert tables and sum(pq.read_metadata(t).num_rows for t in tables) > 0
     # An option combination that makes no sense is a usage error, not a crash.
-    wrong = run_cli("train", "--weak-2d", str(coco), "--model", "refiner", "--mocap", str(ARCHIVE), "--out", str(tmp_path / "x"))
+    wrong = run_cli(
+        "train", "--weak-2d", str(coco), "--model", "refiner", "--mocap", str(ARCHIVE), "--out", str(tmp_path / "x")
+    )
     assert wrong.returncode == 2 and "--weak-2d trains the lifter" in wrong.stderr
 
 
@@ -227,7 +259,10 @@ def test_paired_samples_are_normalized_as_if_alone_in_a_mixed_batch():
     from camerapose_cli.models.lifter import Lifter, LifterConfig
 
     torch.manual_seed(0)
-    alone, mixed = Lifter(LifterConfig(hidden=64, blocks=1, dropout=0.0)), Lifter(LifterConfig(hidden=64, blocks=1, dropout=0.0))
+    alone, mixed = (
+        Lifter(LifterConfig(hidden=64, blocks=1, dropout=0.0)),
+        Lifter(LifterConfig(hidden=64, blocks=1, dropout=0.0)),
+    )
     mixed.load_state_dict(alone.state_dict())
     paired, odd = torch.randn(40, 17, 3), torch.randn(24, 17, 3) * 5 + 3  # 2D-only samples unlike the paired ones
     out_alone = alone.train()(paired)
@@ -237,4 +272,6 @@ def test_paired_samples_are_normalized_as_if_alone_in_a_mixed_batch():
         torch.testing.assert_close(b.float(), a.float(), atol=1e-6, rtol=0, msg=name)
     plain = Lifter(LifterConfig(hidden=64, blocks=1, dropout=0.0))
     plain.load_state_dict(alone.state_dict())
-    assert (plain.train()(torch.cat([paired, odd])).body[:40] - out_alone.body).abs().max() > 1e-3  # ordinary BN would shift them
+    assert (
+        plain.train()(torch.cat([paired, odd])).body[:40] - out_alone.body
+    ).abs().max() > 1e-3  # ordinary BN would shift them

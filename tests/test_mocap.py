@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
-
-from camerapose_cli.bvh import parse_bvh
-from camerapose_cli.errors import InputError
-from camerapose_cli.mocap import body_points_from_bvh, iter_bvh_sources, load_mocap, resolve_joint_names
-from camerapose_cli.skeleton import BODY_INDEX
-from camerapose_cli.splits import clip_content, split_clips
 from conftest import SHARED_DATA, require_shared
+
+from camerapose_cli.config import MocapSection
+from camerapose_cli.core.skeleton import BODY_INDEX
+from camerapose_cli.errors import InputError
+from camerapose_cli.io.bvh import parse_bvh
+from camerapose_cli.io.mocap import body_points_from_bvh, iter_bvh_sources, load_mocap, resolve_joint_names
+from camerapose_cli.training.splits import clip_content, split_clips
 
 THREE_JOINTS = """HIERARCHY
 ROOT base
@@ -66,13 +66,23 @@ def test_malformed_bvh_is_a_clear_error():
 def t_pose_bvh(names: dict[str, str], unit: float, z_up: bool = False, frames: int = 3) -> str:
     """A standing T-pose skeleton with the given joint names, in `unit` per metre, optionally Z up."""
     layout = {  # point: (parent, offset in metres, x left? no: x = person's left, y up, z forward)
-        "pelvis": (None, (0, 1.0, 0)), "l_hip": ("pelvis", (0.12, -0.05, 0)), "l_knee": ("l_hip", (0, -0.45, 0)),
-        "l_ankle": ("l_knee", (0, -0.42, 0)), "r_hip": ("pelvis", (-0.12, -0.05, 0)), "r_knee": ("r_hip", (0, -0.45, 0)),
-        "r_ankle": ("r_knee", (0, -0.42, 0)), "spine": ("pelvis", (0, 0.25, 0)), "thorax": ("spine", (0, 0.25, 0)),
-        "head": ("thorax", (0, 0.1, 0)), "l_shoulder": ("thorax", (0.17, 0, 0)), "l_elbow": ("l_shoulder", (0.28, 0, 0)),
-        "l_wrist": ("l_elbow", (0.25, 0, 0)), "r_shoulder": ("thorax", (-0.17, 0, 0)),
-        "r_elbow": ("r_shoulder", (-0.28, 0, 0)), "r_wrist": ("r_elbow", (-0.25, 0, 0)),
-    }  # fmt: skip
+        "pelvis": (None, (0, 1.0, 0)),
+        "l_hip": ("pelvis", (0.12, -0.05, 0)),
+        "l_knee": ("l_hip", (0, -0.45, 0)),
+        "l_ankle": ("l_knee", (0, -0.42, 0)),
+        "r_hip": ("pelvis", (-0.12, -0.05, 0)),
+        "r_knee": ("r_hip", (0, -0.45, 0)),
+        "r_ankle": ("r_knee", (0, -0.42, 0)),
+        "spine": ("pelvis", (0, 0.25, 0)),
+        "thorax": ("spine", (0, 0.25, 0)),
+        "head": ("thorax", (0, 0.1, 0)),
+        "l_shoulder": ("thorax", (0.17, 0, 0)),
+        "l_elbow": ("l_shoulder", (0.28, 0, 0)),
+        "l_wrist": ("l_elbow", (0.25, 0, 0)),
+        "r_shoulder": ("thorax", (-0.17, 0, 0)),
+        "r_elbow": ("r_shoulder", (-0.28, 0, 0)),
+        "r_wrist": ("r_elbow", (-0.25, 0, 0)),
+    }
 
     def offset(v):
         x, y, z = (c * unit for c in v)
@@ -104,13 +114,39 @@ def t_pose_bvh(names: dict[str, str], unit: float, z_up: bool = False, frames: i
     return "\n".join(lines) + "\n"
 
 
-CMU = {"pelvis": "Hips", "l_hip": "LeftUpLeg", "l_knee": "LeftLeg", "l_ankle": "LeftFoot", "r_hip": "RightUpLeg",
-       "r_knee": "RightLeg", "r_ankle": "RightFoot", "spine": "Spine", "thorax": "Neck", "head": "Head",
-       "l_shoulder": "LeftArm", "l_elbow": "LeftForeArm", "l_wrist": "LeftHand", "r_shoulder": "RightArm",
-       "r_elbow": "RightForeArm", "r_wrist": "RightHand"}  # fmt: skip
-ANATOMICAL = {**CMU, "l_hip": "LeftHip", "l_knee": "LeftKnee", "l_ankle": "LeftAnkle", "r_hip": "RightHip",
-              "r_knee": "RightKnee", "r_ankle": "RightAnkle", "l_shoulder": "LeftShoulder", "l_elbow": "LeftElbow",
-              "l_wrist": "LeftWrist", "r_shoulder": "RightShoulder", "r_elbow": "RightElbow", "r_wrist": "RightWrist"}  # fmt: skip
+CMU = {
+    "pelvis": "Hips",
+    "l_hip": "LeftUpLeg",
+    "l_knee": "LeftLeg",
+    "l_ankle": "LeftFoot",
+    "r_hip": "RightUpLeg",
+    "r_knee": "RightLeg",
+    "r_ankle": "RightFoot",
+    "spine": "Spine",
+    "thorax": "Neck",
+    "head": "Head",
+    "l_shoulder": "LeftArm",
+    "l_elbow": "LeftForeArm",
+    "l_wrist": "LeftHand",
+    "r_shoulder": "RightArm",
+    "r_elbow": "RightForeArm",
+    "r_wrist": "RightHand",
+}
+ANATOMICAL = {
+    **CMU,
+    "l_hip": "LeftHip",
+    "l_knee": "LeftKnee",
+    "l_ankle": "LeftAnkle",
+    "r_hip": "RightHip",
+    "r_knee": "RightKnee",
+    "r_ankle": "RightAnkle",
+    "l_shoulder": "LeftShoulder",
+    "l_elbow": "LeftElbow",
+    "l_wrist": "LeftWrist",
+    "r_shoulder": "RightShoulder",
+    "r_elbow": "RightElbow",
+    "r_wrist": "RightWrist",
+}
 
 
 @pytest.mark.parametrize("names", [CMU, ANATOMICAL], ids=["cmu", "anatomical"])
@@ -134,7 +170,7 @@ def test_joint_map_override_and_missing_joints():
         body_points_from_bvh(parse_bvh(text))
     body = body_points_from_bvh(parse_bvh(text), {"l_elbow": "MyElbowL"})
     np.testing.assert_allclose(body[0, BODY_INDEX["l_elbow"]], [0.45, 1.5, 0], atol=1e-3)
-    with pytest.raises(ValueError, match="unknown body point"):
+    with pytest.raises(InputError, match="unknown body point"):
         resolve_joint_names(["Hips"], {"tail": "Tail"})
 
 
@@ -149,9 +185,11 @@ def test_reading_a_folder_of_bvh(tmp_path):
 
 
 def test_splits_hold_out_whole_clips_and_contents():
-    names = [f"dataset-2_{c}_{s}_{i:03d}" for c in ("walk", "run", "wave-left-hand") for s in ("a", "b") for i in range(40)]
+    names = [
+        f"dataset-2_{c}_{s}_{i:03d}" for c in ("walk", "run", "wave-left-hand") for s in ("a", "b") for i in range(40)
+    ]
     names += ["dataset-1_dance-short_normal_001", "dataset-1_punch_normal_001"]
-    cfg = {"holdout_contents": ["dance-short", "punch"], "test_fraction": 0.1, "val_fraction": 0.05}
+    cfg = MocapSection(holdout_contents=("dance-short", "punch"), test_fraction=0.1, val_fraction=0.05, unit="auto")
     splits = split_clips(names, cfg)
     assert splits["test_unseen"] == ["dataset-1_dance-short_normal_001", "dataset-1_punch_normal_001"]
     assert sorted(sum(splits.values(), [])) == sorted(names)  # a partition of whole clips

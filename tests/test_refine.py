@@ -7,35 +7,55 @@ import json
 import numpy as np
 import pytest
 import torch
-
-from camerapose_cli.losses import confidence_guided_loss, detection_trust
-from camerapose_cli.presets import load_preset
-from camerapose_cli.refine import _windows, default_refiner_weights, load_refiner, refine_track
-from camerapose_cli.schema import read_keypoints2d, read_metadata
 from conftest import run_cli
 
-WINDOW = int(load_preset("default").section("refine")["window"])
+from camerapose_cli.config import load_preset
+from camerapose_cli.io.schema import read_keypoints2d, read_metadata
+from camerapose_cli.models.checkpoints import default_weights, load_refiner
+from camerapose_cli.stages.refine import refine_track, window_starts
+from camerapose_cli.training.losses import confidence_guided_loss, detection_trust
+
+WINDOW = load_preset("default").refine.window
 
 
 @pytest.fixture(scope="module")
 def refiner():
-    weights = default_refiner_weights()
+    weights = default_weights("refiner")
     assert weights.is_file(), "weights/refiner.pt is missing"
     return load_refiner(weights)
 
 
 def standing_track(frames: int, conf: float = 0.95) -> np.ndarray:
     """A person standing still, 400 px tall, in a 1080p frame: (frames, 17, 3)."""
-    base = np.array([[960, 300], [975, 285], [945, 285], [990, 295], [930, 295], [1020, 380], [900, 380],
-                     [1040, 480], [880, 480], [1050, 570], [870, 570], [1000, 560], [920, 560],
-                     [1005, 660], [915, 660], [1010, 760], [910, 760]], np.float32)  # fmt: skip
+    base = np.array(
+        [
+            [960, 300],
+            [975, 285],
+            [945, 285],
+            [990, 295],
+            [930, 295],
+            [1020, 380],
+            [900, 380],
+            [1040, 480],
+            [880, 480],
+            [1050, 570],
+            [870, 570],
+            [1000, 560],
+            [920, 560],
+            [1005, 660],
+            [915, 660],
+            [1010, 760],
+            [910, 760],
+        ],
+        np.float32,
+    )
     kp = np.concatenate([base, np.full((17, 1), conf, np.float32)], -1)
     return np.repeat(kp[None], frames, axis=0)
 
 
 def test_windows_cover_every_frame():
     for length in (1, 5, WINDOW, WINDOW + 1, 3 * WINDOW + 7):
-        starts = _windows(length, min(WINDOW, length))
+        starts = window_starts(length, min(WINDOW, length))
         covered = np.zeros(length, bool)
         for s in starts:
             covered[s : s + min(WINDOW, length)] = True
@@ -84,7 +104,14 @@ def test_the_confidence_guided_loss_interpolates_by_trust():
     for conf, expected in ((0.3, 0.0), (1.0, 4.0 / 5.0)):
         conf_t = torch.full((1, 1, 1), conf)
         candidates = torch.linspace(0, 1, 101)
-        losses = [float(confidence_guided_loss(torch.full((1, 1, 1, 2), float(c)), clean, detected, conf_t, present, 4.0, 0.5, 2.0)) for c in candidates]
+        losses = [
+            float(
+                confidence_guided_loss(
+                    torch.full((1, 1, 1, 2), float(c)), clean, detected, conf_t, present, 4.0, 0.5, 2.0
+                )
+            )
+            for c in candidates
+        ]
         assert float(candidates[int(np.argmin(losses))]) == pytest.approx(expected, abs=0.011)
     assert float(detection_trust(torch.tensor(0.75), 0.5, 2.0)) == pytest.approx(0.25)
 

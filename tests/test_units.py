@@ -11,12 +11,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from camerapose_cli.atomic import atomic_output, partial_path, remove_stale_partials
-from camerapose_cli.errors import SchemaError
-from camerapose_cli.pose2d import letterbox_geometry
-from camerapose_cli.prefetch import prefetch
-from camerapose_cli.presets import available_presets, load_preset
-from camerapose_cli.schema import KEYPOINTS2D_SCHEMA, KeypointTable, Keypoints2DWriter, read_keypoints2d
+from camerapose_cli.config import available_presets, load_preset
+from camerapose_cli.detect.pose2d import letterbox_geometry
+from camerapose_cli.errors import ConfigError, SchemaError
+from camerapose_cli.io.atomic import atomic_output, partial_path, remove_stale_partials
+from camerapose_cli.io.prefetch import prefetch
+from camerapose_cli.io.schema import KEYPOINTS2D_SCHEMA, Keypoints2DWriter, KeypointTable, read_keypoints2d
 
 
 @pytest.mark.parametrize("size", [(1080, 1920), (1920, 1080), (960, 540), (333, 517), (640, 640)])
@@ -36,18 +36,26 @@ def test_letterbox_geometry_matches_ultralytics(size, imgsz):
 
 def test_letterbox_maps_network_pixels_back_to_the_frame():
     geometry = letterbox_geometry(1080, 1920, 640)
-    corners = np.array([[geometry.pad[0], geometry.pad[1]], [geometry.pad[0] + geometry.resized[0], geometry.pad[1] + geometry.resized[1]]], np.float32)
+    corners = np.array(
+        [
+            [geometry.pad[0], geometry.pad[1]],
+            [geometry.pad[0] + geometry.resized[0], geometry.pad[1] + geometry.resized[1]],
+        ],
+        np.float32,
+    )
     np.testing.assert_allclose(geometry.to_source(corners), [[0, 0], [1080, 1920]], atol=1e-3)
 
 
 def test_shipped_presets_load_and_override():
     assert {"default", "cpu-fast"} <= set(available_presets())
-    default = load_preset("default").section("extract")
-    fast = load_preset("cpu-fast").section("extract", batch_size=2)
-    assert fast["imgsz"] < default["imgsz"] and fast["batch_size"] == 2
-    with pytest.raises(KeyError):
-        load_preset("default").section("extract", no_such_key=1)
-    with pytest.raises(FileNotFoundError, match="no preset"):
+    default = load_preset("default").extract
+    fast = load_preset("cpu-fast").extract.with_values(batch_size=2)
+    assert fast.imgsz < default.imgsz and fast.batch_size == 2
+    with pytest.raises(ConfigError, match="no_such_key"):
+        load_preset("default").extract.with_values(no_such_key=1)
+    with pytest.raises(ConfigError, match="batch_size"):
+        load_preset("default").extract.with_values(batch_size=0)
+    with pytest.raises(ConfigError, match="no preset"):
         load_preset("no-such-preset")
 
 
@@ -55,7 +63,8 @@ def test_preset_from_a_path(tmp_path):
     path = tmp_path / "mine.toml"
     path.write_text('name = "mine"\n[extract]\nimgsz = 320\n')
     preset = load_preset(str(path))
-    assert preset.name == "mine" and preset.section("extract")["imgsz"] == 320
+    assert preset.name == "mine" and preset.extract.imgsz == 320
+    assert preset.lift == load_preset("default").lift  # what the file leaves out comes from the defaults
 
 
 def test_prefetch_keeps_order_and_reraises():
@@ -118,11 +127,17 @@ def test_stale_partials_of_dead_processes_are_removed(tmp_path):
 def make_table(n: int, video: str = "v.mp4") -> KeypointTable:
     rng = np.random.default_rng(0)
     return KeypointTable(
-        video=np.full(n, video, dtype=object), frame=np.arange(n, dtype=np.int64), time_s=np.arange(n) / 30.0,
-        track_id=np.ones(n, np.int64), bbox=rng.random((n, 4), np.float32), score=rng.random(n, np.float32),
-        keypoints=rng.random((n, 17, 3), np.float32), width=np.full(n, 640, np.int32),
-        height=np.full(n, 480, np.int32), metadata={},
-    )  # fmt: skip
+        video=np.full(n, video, dtype=object),
+        frame=np.arange(n, dtype=np.int64),
+        time_s=np.arange(n) / 30.0,
+        track_id=np.ones(n, np.int64),
+        bbox=rng.random((n, 4), np.float32),
+        score=rng.random(n, np.float32),
+        keypoints=rng.random((n, 17, 3), np.float32),
+        width=np.full(n, 640, np.int32),
+        height=np.full(n, 480, np.int32),
+        metadata={},
+    )
 
 
 def test_writer_round_trips_in_row_groups(tmp_path):
@@ -130,7 +145,11 @@ def test_writer_round_trips_in_row_groups(tmp_path):
     writer = Keypoints2DWriter(path, row_group_rows=10)
     table = make_table(35)
     for start in range(0, 35, 5):
-        writer.append(KeypointTable(**{k: (v[start : start + 5] if isinstance(v, np.ndarray) else v) for k, v in table.__dict__.items()}))
+        writer.append(
+            KeypointTable(
+                **{k: (v[start : start + 5] if isinstance(v, np.ndarray) else v) for k, v in table.__dict__.items()}
+            )
+        )
     writer.close({"frames": 35, "fps": 30.0})
     assert pq.ParquetFile(path).num_row_groups >= 3
     back = read_keypoints2d(path)

@@ -7,10 +7,10 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from conftest import COURTYARD, STREET, copy_video, ffmpeg, require_shared
 
 from camerapose_cli.errors import InputError
-from camerapose_cli.video import discover_inputs, iter_frame_batches, probe
-from conftest import COURTYARD, STREET, copy_video, ffmpeg, require_shared
+from camerapose_cli.io.video import discover_inputs, iter_frame_batches, probe
 
 
 def pyav_frames(path: Path) -> list[av.VideoFrame]:
@@ -52,7 +52,7 @@ def test_resize_at_decode_keeps_display_orientation():
 @pytest.mark.parametrize("decoder", ["decord", "pyav"])
 def test_rotation_metadata_is_honoured(tmp_path, monkeypatch, degrees, decoder):
     """A phone-style rotation flag: our frames equal what ffmpeg's own autorotation shows, with either decoder."""
-    import camerapose_cli.video as video
+    import camerapose_cli.io.video as video
 
     if decoder == "pyav":
         monkeypatch.setattr(video, "_open_decord", _refuse)
@@ -74,7 +74,7 @@ def test_rotation_metadata_is_honoured(tmp_path, monkeypatch, degrees, decoder):
 
 
 def test_still_image_is_one_frame(tmp_path):
-    from camerapose_cli.resources import sample_images
+    from camerapose_cli.io.resources import sample_images
 
     image = sample_images()[0]
     info = probe(image)
@@ -89,7 +89,7 @@ def _refuse(*args, **kwargs):
 
 def test_pyav_fallback_decodes_what_decord_cannot(tmp_path, monkeypatch):
     require_shared(STREET)
-    import camerapose_cli.video as video
+    import camerapose_cli.io.video as video
 
     monkeypatch.setattr(video, "_open_decord", _refuse)
     info = probe(copy_video(STREET, tmp_path / "s.mp4"))

@@ -15,9 +15,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from camerapose_cli.skeleton import BODY_POINTS, COCO_FROM_BODY, NUM_COCO_JOINTS, NUM_H36M_JOINTS
-
-NUM_BODY_POINTS = len(BODY_POINTS)
+from camerapose_cli.core.skeleton import COCO_FROM_BODY, NUM_BODY_POINTS, NUM_COCO_JOINTS, NUM_H36M_JOINTS
 
 
 @dataclass(frozen=True)
@@ -31,10 +29,9 @@ class ReferenceBatchNorm1d(nn.BatchNorm1d):
     """BatchNorm that, in training, can take its batch statistics from the first `reference` samples only.
 
     Weak supervision runs paired and 2D-only samples through one forward pass. With ordinary BatchNorm the
-    2D-only samples shift the statistics that the paired samples are normalized with, and the running
-    statistics used at inference; with a small or unusual 2D-only set (12 COCO people) that alone cost the
-    shipped lifter 2.7 mm MPJPE on held-out mocap in 200 steps, with the 2D-only losses off. Here every
-    sample is normalized with the paired samples' statistics, as it will be at inference.
+    2D-only samples would shift the statistics that the paired samples are normalized with, and the running
+    statistics used at inference (docs/experiments.md). Here every sample is normalized with the paired
+    samples' statistics, as it will be at inference.
     Same parameters and state as nn.BatchNorm1d, so checkpoints load either way.
     """
 
@@ -57,9 +54,15 @@ class ResidualBlock(nn.Module):
     def __init__(self, width: int, dropout: float) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Linear(width, width), ReferenceBatchNorm1d(width), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(width, width), ReferenceBatchNorm1d(width), nn.ReLU(inplace=True), nn.Dropout(dropout),
-        )  # fmt: skip
+            nn.Linear(width, width),
+            ReferenceBatchNorm1d(width),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(width, width),
+            ReferenceBatchNorm1d(width),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -87,13 +90,18 @@ class LifterOutput:
 
 
 class Lifter(nn.Module):
+    KIND = "camerapose-lifter"
+
     def __init__(self, config: LifterConfig = LifterConfig()) -> None:
         super().__init__()
         self.config = config
         width = config.hidden
         self.stem = nn.Sequential(
-            nn.Linear(NUM_COCO_JOINTS * 3, width), ReferenceBatchNorm1d(width), nn.ReLU(inplace=True), nn.Dropout(config.dropout)
-        )  # fmt: skip
+            nn.Linear(NUM_COCO_JOINTS * 3, width),
+            ReferenceBatchNorm1d(width),
+            nn.ReLU(inplace=True),
+            nn.Dropout(config.dropout),
+        )
         self.blocks = nn.Sequential(*[ResidualBlock(width, config.dropout) for _ in range(config.blocks)])
         self.pose_head = nn.Linear(width, NUM_BODY_POINTS * 3)
         self.camera_head = nn.Linear(width, 3)
@@ -119,12 +127,10 @@ class Lifter(nn.Module):
         return LifterOutput(body, camera[:, 0], camera[:, 1:])
 
     def checkpoint(self, extra: dict | None = None) -> dict:
-        return {"kind": "camerapose-lifter", "config": asdict(self.config), "state_dict": self.state_dict(), **(extra or {})}
+        return {"kind": self.KIND, "config": asdict(self.config), "state_dict": self.state_dict(), **(extra or {})}
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: dict) -> "Lifter":
-        if checkpoint.get("kind") != "camerapose-lifter":
-            raise ValueError("not a camerapose lifter checkpoint")
+    def from_checkpoint(cls, checkpoint: dict) -> Lifter:
         model = cls(LifterConfig(**checkpoint["config"]))
         state = {k: v.float() for k, v in checkpoint["state_dict"].items()}
         model.load_state_dict(state)

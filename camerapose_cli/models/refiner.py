@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from camerapose_cli.skeleton import NUM_COCO_JOINTS
+from camerapose_cli.core.skeleton import NUM_COCO_JOINTS
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ class RefinerOutput:
 
 
 class Refiner(nn.Module):
+    KIND = "camerapose-refiner"
+
     def __init__(self, config: RefinerConfig = RefinerConfig()) -> None:
         super().__init__()
         self.config = config
@@ -79,17 +81,17 @@ class Refiner(nn.Module):
             return nn.functional.conv1d(flat, kernel, padding=self.config.base_radius).reshape(b, j, t).permute(0, 2, 1)
 
         weight = conf**2
-        average = torch.stack([smooth(xy[..., k] * weight) for k in range(2)], -1) / smooth(weight).clamp(min=1e-6)[..., None]
+        average = (
+            torch.stack([smooth(xy[..., k] * weight) for k in range(2)], -1) / smooth(weight).clamp(min=1e-6)[..., None]
+        )
         gate = (conf / self.config.base_trust).clamp(max=1.0)[..., None]
         return gate * xy + (1 - gate) * average
 
     def checkpoint(self, extra: dict | None = None) -> dict:
-        return {"kind": "camerapose-refiner", "config": asdict(self.config), "state_dict": self.state_dict(), **(extra or {})}
+        return {"kind": self.KIND, "config": asdict(self.config), "state_dict": self.state_dict(), **(extra or {})}
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: dict) -> "Refiner":
-        if checkpoint.get("kind") != "camerapose-refiner":
-            raise ValueError("not a camerapose refiner checkpoint")
+    def from_checkpoint(cls, checkpoint: dict) -> Refiner:
         config = dict(checkpoint["config"])
         config["dilations"] = tuple(config["dilations"])
         model = cls(RefinerConfig(**config))

@@ -1,0 +1,309 @@
+"""The Python API: every stage as a function, over folders (batch, like the CLI) or over in-memory arrays.
+
+```python
+import camerapose_cli as cp
+
+summary = cp.extract("videos/", "runs/demo")          # keypoints2d tables, like `camerapose extract`
+cp.lift("runs/demo")                                  # refine + lift, like `camerapose lift`
+poses = cp.read_keypoints3d("runs/demo")              # one pandas DataFrame, a row per person-frame
+```
+
+The CLI calls exactly these functions. Errors: UsageError (bad arguments, files, presets or checkpoints;
+nothing was processed) and, for the in-memory functions, InputError. A batch function records a bad input in
+its RunSummary and goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as ds
+
+from camerapose_cli.config import ModelKind, Preset, Split, Tracker, load_preset
+from camerapose_cli.detect.pose2d import PoseDetector
+from camerapose_cli.detect.track import make_tracker
+from camerapose_cli.errors import UsageError
+from camerapose_cli.io.h36m import load_h36m_npz
+from camerapose_cli.io.resources import default_pose_model, sample_images
+from camerapose_cli.io.schema import KeypointTable
+from camerapose_cli.io.video import FrameBatch, MediaInfo
+from camerapose_cli.models.checkpoints import default_weights, load_lifter, load_refiner
+from camerapose_cli.progress import QuietReporter, Reporter
+from camerapose_cli.stages.base import Job, RunSummary, keypoints2d_jobs, run_stage
+from camerapose_cli.stages.extract import ExtractStage, empty_keypoint_table, extract_jobs, frame_rows
+from camerapose_cli.stages.lift import LiftResult, LiftStage, lift_keypoints
+from camerapose_cli.stages.refine import Refinement, RefineStage, refine_track
+from camerapose_cli.training.evaluate import evaluate_on_bodies, mocap_test_bodies
+from camerapose_cli.training.run import run_training
+
+PathLike = str | Path
+# Builds the progress display of a batch from its input count (the CLI passes rich bars; the API is quiet).
+ReporterFactory = Callable[[int], Reporter]
+
+
+def _quiet(total: int) -> Reporter:
+    return QuietReporter()
+
+
+def _preset(preset: str | Preset) -> Preset:
+    return preset if isinstance(preset, Preset) else load_preset(preset)
+
+
+def _existing_file(path: PathLike | None, default: Path, option: str) -> Path:
+    path = Path(path) if path is not None else default
+    if not path.is_file():
+        raise UsageError(f"{option} {path}: no such file")
+    return path
+
+
+def _run_jobs(run: PathLike) -> list[Job]:
+    jobs = keypoints2d_jobs(Path(run))
+    if not jobs:
+        raise UsageError(f"{run}: no keypoints2d tables found (run camerapose extract first)")
+    return jobs
+
+
+def extract(
+    inputs: PathLike | list[Job],
+    out: PathLike | None = None,
+    *,
+    preset: str | Preset = "default",
+    overlay: bool = False,
+    force: bool = False,
+    pose_model: PathLike | None = None,
+    batch_size: int | None = None,
+    device: str | None = None,
+    imgsz: int | None = None,
+    conf: float | None = None,
+    tracker: Tracker | None = None,
+    reporter: ReporterFactory = _quiet,
+) -> RunSummary:
+    """Detect, pose and track people in every video and image under `inputs` (a folder, searched recursively, or
+    one file); write `out/keypoints2d/*.parquet` (default out: runs/<input name>), overlays with `overlay`."""
+    if isinstance(inputs, list):
+        jobs, name = inputs, "extract"
+    else:
+        jobs, name = extract_jobs(Path(inputs)), Path(inputs).resolve().stem or "extract"
+        if not jobs:
+            raise UsageError(f"{inputs}: no videos or images found (.mp4 .mov .avi .mkv .webm .jpg .jpeg .png)")
+    preset = _preset(preset)
+    config = preset.extract.with_values(batch_size=batch_size, device=device, imgsz=imgsz, conf=conf, tracker=tracker)
+    chosen = pose_model or config.pose_model  # the preset's empty pose_model means the bundled checkpoint
+    model = _existing_file(chosen or None, default_pose_model(), "--pose-model")
+    out_dir = Path(out) if out is not None else Path("runs") / name
+    stage = ExtractStage(config, preset.overlay, model, preset.name)
+    return RunSummary(
+        "extract", out_dir, run_stage(stage, jobs, out_dir, overlay=overlay, force=force, reporter=reporter(len(jobs)))
+    )
+
+
+def demo(
+    out: PathLike = "runs/demo", *, preset: str | Preset = "cpu-fast", reporter: ReporterFactory = _quiet
+) -> RunSummary:
+    """`extract` with overlays on the two sample photos that the ultralytics package ships."""
+    jobs = [Job(p, p.name) for p in sample_images()]
+    if not jobs:
+        raise UsageError("the ultralytics package ships no sample images here")
+    return extract(jobs, out, preset=preset, overlay=True, reporter=reporter)
+
+
+def refine(
+    run: PathLike,
+    out: PathLike | None = None,
+    *,
+    preset: str | Preset = "default",
+    weights: PathLike | None = None,
+    force: bool = False,
+    reporter: ReporterFactory = _quiet,
+) -> RunSummary:
+    """Refine every keypoints2d table of `run`: `out/keypoints2d_refined/*.parquet` (default out: run)."""
+    preset = _preset(preset)
+    refinement = Refinement.load(_existing_file(weights, default_weights("refiner"), "--weights"), preset.refine)
+    jobs = _run_jobs(run)
+    out_dir = Path(out) if out is not None else Path(run)
+    stage = RefineStage(refinement, preset.name)
+    return RunSummary(
+        "refine", out_dir, run_stage(stage, jobs, out_dir, overlay=False, force=force, reporter=reporter(len(jobs)))
+    )
+
+
+def lift(
+    run: PathLike,
+    out: PathLike | None = None,
+    *,
+    preset: str | Preset = "default",
+    weights: PathLike | None = None,
+    fov: float | None = None,
+    refine: bool = True,
+    refiner: PathLike | None = None,
+    overlay: bool = False,
+    force: bool = False,
+    reporter: ReporterFactory = _quiet,
+) -> RunSummary:
+    """Refine (unless `refine=False`) and lift every keypoints2d table of `run` to 3D joints in metres:
+    `out/keypoints3d/*.parquet` (default out: run), with `overlay` also `out/overlays3d/`."""
+    preset = _preset(preset)
+    config = preset.lift.with_values(fov_deg=fov)
+    lifter = _existing_file(weights, default_weights("lifter"), "--weights")
+    refinement = None
+    if refine:
+        refinement = Refinement.load(_existing_file(refiner, default_weights("refiner"), "--refiner"), preset.refine)
+    jobs = _run_jobs(run)
+    out_dir = Path(out) if out is not None else Path(run)
+    stage = LiftStage(config, lifter, refinement, preset.overlay, preset.name)
+    return RunSummary(
+        "lift", out_dir, run_stage(stage, jobs, out_dir, overlay=overlay, force=force, reporter=reporter(len(jobs)))
+    )
+
+
+def train(
+    mocap: PathLike,
+    out: PathLike = "runs/train",
+    *,
+    preset: str | Preset = "default",
+    model: ModelKind = "lifter",
+    steps: int | None = None,
+    seed: int | None = None,
+    joint_map: PathLike | None = None,
+    weak_2d: list[PathLike] | None = None,
+    init: PathLike | None = None,
+    from_scratch: bool = False,
+    half: bool = False,
+    restart: bool = False,
+    quiet: bool = True,
+) -> dict:
+    """Train a lifter (with `weak_2d`: fine-tune it on 2D-only data too) or a refiner on motion capture."""
+    return run_training(
+        Path(mocap),
+        Path(out),
+        _preset(preset),
+        model=model,
+        steps=steps,
+        seed=seed,
+        joint_map=Path(joint_map) if joint_map is not None else None,
+        weak_2d=[Path(p) for p in weak_2d or []],
+        init=Path(init) if init is not None else None,
+        from_scratch=from_scratch,
+        half=half,
+        restart=restart,
+        quiet=quiet,
+    )
+
+
+def evaluate(
+    *,
+    weights: PathLike | None = None,
+    mocap: PathLike | None = None,
+    split: Split = "test_seen",
+    h36m: PathLike | None = None,
+    subjects: list[str] | None = None,
+    noise: float = 0.0,
+    stride: int = 5,
+    seed: int = 0,
+    preset: str | Preset = "default",
+) -> dict:
+    """MPJPE, PA-MPJPE, N-MPJPE and per-joint errors (mm) of a lifter on a held-out mocap split or an H36M file."""
+    if (mocap is None) == (h36m is None):
+        raise UsageError("give exactly one of --mocap PATH or --h36m FILE")
+    preset = _preset(preset)
+    weights = _existing_file(weights, default_weights("lifter"), "--weights")
+    model = load_lifter(weights)
+    if mocap is not None:
+        bodies, source = mocap_test_bodies(Path(mocap), split, preset.mocap, stride), f"{mocap} [{split}]"
+    else:
+        subjects = subjects or ["S9", "S11"]
+        bodies, source = load_h36m_npz(Path(h36m), subjects)[::stride], f"{h36m} [{','.join(subjects)}]"
+    result = evaluate_on_bodies(model, bodies, preset.synth, noise_frac=noise, seed=seed)
+    return {**result, "source": source, "weights": str(weights), "noise_frac": noise, "stride": stride}
+
+
+def _read_tables(folder: Path) -> pd.DataFrame:
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: no such folder (run the stage that writes it first)")
+    files = sorted(str(p) for p in folder.rglob("*.parquet") if not p.name.startswith("."))
+    if not files:
+        raise UsageError(f"{folder}: no tables")
+    return ds.dataset(files, format="parquet").to_table().to_pandas()
+
+
+def read_keypoints2d(run: PathLike, refined: bool = False) -> pd.DataFrame:
+    """Every keypoints2d (or, with `refined`, keypoints2d_refined) table of a run folder, as one DataFrame."""
+    return _read_tables(Path(run) / ("keypoints2d_refined" if refined else "keypoints2d"))
+
+
+def read_keypoints3d(run: PathLike) -> pd.DataFrame:
+    """Every keypoints3d table of a run folder, as one DataFrame (docs/schema.md has the columns)."""
+    return _read_tables(Path(run) / "keypoints3d")
+
+
+def extract_frames(
+    frames: np.ndarray,
+    fps: float = 30.0,
+    *,
+    preset: str | Preset = "default",
+    pose_model: PathLike | None = None,
+    name: str = "clip",
+) -> KeypointTable:
+    """Detect, pose and track people in one clip's RGB frames (T, H, W, 3), in memory: a KeypointTable."""
+    config = _preset(preset).extract
+    model = Path(pose_model) if pose_model is not None else Path(config.pose_model or default_pose_model())
+    detector = PoseDetector(
+        model,
+        imgsz=config.imgsz,
+        device=config.device,
+        half=config.half,
+        conf=config.conf,
+        iou=config.iou,
+        max_det=config.max_det,
+        threads=config.threads,
+    )
+    height, width = frames.shape[1:3]
+    info = MediaInfo(Path(name), width, height, 0, fps, len(frames), False)
+    geometry = detector.geometry(width, height)
+    tracker = make_tracker(config.tracker)
+    parts = [empty_keypoint_table()]
+    for start in range(0, len(frames), config.batch_size):
+        chunk = frames[start : start + config.batch_size]
+        resized = np.stack([cv2.resize(f, geometry.resized, interpolation=cv2.INTER_LINEAR) for f in chunk])
+        indices = np.arange(start, start + len(chunk), dtype=np.int64)
+        batch = FrameBatch(indices, indices / fps, resized)
+        parts.append(
+            frame_rows(name, info, batch, detector.detect(resized, geometry), tracker, geometry.resized[0] / width)
+        )
+    return KeypointTable.concat(parts)
+
+
+def refine_keypoints(
+    keypoints: np.ndarray,
+    frames: np.ndarray | None = None,
+    *,
+    weights: PathLike | None = None,
+    preset: str | Preset = "default",
+) -> np.ndarray:
+    """Refine one track's COCO-17 keypoints (N, 17, 3: x, y px, confidence) at `frames` (N,) sorted frame numbers
+    (default 0..N-1, no gaps). Returns the refined (N, 17, 3)."""
+    model = load_refiner(_existing_file(weights, default_weights("refiner"), "--weights"))
+    frames = np.arange(len(keypoints)) if frames is None else np.asarray(frames)
+    return refine_track(model, frames, np.asarray(keypoints, np.float32), _preset(preset).refine.window)
+
+
+def lift_arrays(
+    keypoints: np.ndarray,
+    width: int | np.ndarray,
+    height: int | np.ndarray,
+    *,
+    fov: float | None = None,
+    weights: PathLike | None = None,
+    preset: str | Preset = "default",
+) -> LiftResult:
+    """Lift COCO-17 keypoints (N, 17, 3: x, y px, confidence) of images of size width x height to 3D joints in
+    metres (a LiftResult: pose (N, 17, 3) pelvis-relative in camera coordinates, root_cam, camera, reprojection)."""
+    config = _preset(preset).lift.with_values(fov_deg=fov)
+    model = load_lifter(_existing_file(weights, default_weights("lifter"), "--weights"))
+    n = len(keypoints)
+    width, height = np.broadcast_to(width, (n,)), np.broadcast_to(height, (n,))
+    return lift_keypoints(model, np.asarray(keypoints, np.float32), width, height, config.fov_deg, config.batch_size)

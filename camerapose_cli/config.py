@@ -1,0 +1,317 @@
+"""Presets: TOML files in `pipelines/`, loaded once into typed, validated sections.
+
+A preset file sets some keys and takes the rest from the preset it `extends` (the shipped `default` if it
+names none), key by key.
+
+A preset is validated when it loads: an unknown section or key, a value of the wrong type or out of range,
+and an `extends` cycle are refused with a ConfigError that names the file and the key. Everything
+downstream reads typed attributes (`preset.extract.imgsz`), never raw dictionaries.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from camerapose_cli.errors import ConfigError
+from camerapose_cli.io.resources import shipped_dir
+
+# Choices, defined once: presets, the CLI (checked at parse time) and the API share them.
+Tracker = Literal["bytetrack", "botsort"]
+MocapUnit = Literal["auto", "m", "cm", "inch"]
+Split = Literal["test_seen", "test_unseen", "val"]
+ModelKind = Literal["lifter", "refiner"]
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+Range = tuple[float, float]
+
+
+def check_device(name: str) -> str:
+    """`auto`, `cpu`, `cuda` or `cuda:N`; anything else is a ValueError."""
+    if not DEVICE_PATTERN.fullmatch(name):
+        raise ValueError(f"{name!r} is not a device: use auto, cpu, cuda or cuda:N")
+    return name
+
+
+class Section(BaseModel):
+    """One table of a preset. Frozen: a changed value is a new object (`with_values`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # Left out of output fingerprints: settings that change how fast a stage runs but not what it writes, and
+    # paths whose content a model hash already covers.
+    NOT_IN_FINGERPRINT: ClassVar[frozenset[str]] = frozenset()
+
+    def with_values(self, **values: Any) -> Self:
+        """A copy with the given values (None keeps the preset's), validated like the preset itself."""
+        updates = {k: v for k, v in values.items() if v is not None}
+        try:
+            return type(self).model_validate({**self.model_dump(), **updates})
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, type(self).__name__)) from None
+
+    def result_settings(self) -> dict[str, Any]:
+        """The settings that change a stage's output: what skip-if-current fingerprints."""
+        return self.model_dump(mode="json", exclude=set(self.NOT_IN_FINGERPRINT))
+
+
+class ExtractSection(Section):
+    NOT_IN_FINGERPRINT: ClassVar[frozenset[str]] = frozenset(
+        {"pose_model", "batch_size", "prefetch_batches", "threads"}
+    )
+    pose_model: str
+    imgsz: int = Field(ge=32)
+    batch_size: int = Field(ge=1)
+    device: str
+    half: bool
+    conf: float = Field(ge=0, le=1)
+    iou: float = Field(ge=0, le=1)
+    max_det: int = Field(ge=1)
+    tracker: Tracker
+    prefetch_batches: int = Field(ge=0)
+    threads: int = Field(ge=0)
+
+    @field_validator("device")
+    @classmethod
+    def _valid_device(cls, value: str) -> str:
+        return check_device(value)
+
+
+class OverlaySection(Section):
+    min_kp_conf: float = Field(ge=0, le=1)
+    crf: int = Field(ge=0, le=51)
+    encoder_preset: str
+    view_size: int = Field(ge=64)
+
+
+class MocapSection(Section):
+    holdout_contents: tuple[str, ...]
+    test_fraction: float = Field(ge=0, le=1)
+    val_fraction: float = Field(ge=0, le=1)
+    unit: MocapUnit
+
+
+class SynthSection(Section):
+    distance: Range
+    camera_height: Range
+    fov_deg: Range
+    image_sizes: tuple[tuple[int, int], ...]
+    principal_jitter: float
+    aim_jitter_m: float
+    off_centre: float
+    roll_deg: float
+    limb_scale: Range
+    hip_width_scale: Range
+    shoulder_width_scale: Range
+    height_scale: Range
+    flip_prob: float = Field(ge=0, le=1)
+    noise_frac: Range
+    conf_per_error: float
+    drop_prob: Range
+    dropped_conf_max: float
+
+
+class TrainSection(Section):
+    steps: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    lr_final: float = Field(gt=0)
+    w_pose: float
+    w_camera: float
+    w_reproj: float
+    val_every: int = Field(ge=1)
+    val_samples: int = Field(ge=1)
+    hidden: int = Field(ge=1)
+    blocks: int = Field(ge=0)
+    dropout: float = Field(ge=0, lt=1)
+    seed: int
+    threads: int = Field(ge=0)
+
+
+class LiftSection(Section):
+    NOT_IN_FINGERPRINT: ClassVar[frozenset[str]] = frozenset({"batch_size"})
+    batch_size: int = Field(ge=1)
+    fov_deg: float = Field(gt=0, lt=180)
+
+
+class RefineSection(Section):
+    window: int = Field(ge=2)
+    min_track_frames: int = Field(ge=1)
+
+
+class TrainRefinerSection(Section):
+    stride: tuple[int, ...]
+    steps: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    lr_final: float = Field(gt=0)
+    anchor: float = Field(ge=0)
+    trust_floor: float = Field(ge=0, lt=1)
+    trust_power: float
+    conf_tolerance: float = Field(gt=0)
+    w_conf: float
+    channels: int = Field(ge=1)
+    save_every: int = Field(ge=1)
+    seed: int
+    threads: int = Field(ge=0)
+    calibration: str
+
+
+class RefineNoiseSection(Section):
+    jitter_scale: float
+    jitter_spread: float
+    conf_clean: float
+    conf_per_error: float
+    conf_noise: float
+    swap_rate_min: float
+    swap_max_frames: int = Field(ge=1)
+    occlusion_rate: float
+    occlusion_max_frames: int = Field(ge=1)
+    occlusion_drift: float
+    occluded_conf_max: float
+    miss_rate_min: float
+    spot_margin: float
+    spike_rate: float
+    spike_size: Range
+    spike_conf_max: float
+    gap_rate: float
+    gap_max_frames: int = Field(ge=1)
+
+
+class HarvestSection(Section):
+    min_joint_conf: float = Field(ge=0, le=1)
+    min_joints: int = Field(ge=0)
+    min_track_frames: int = Field(ge=1)
+    min_box_height_px: float = Field(ge=0)
+    min_score: float = Field(ge=0, le=1)
+
+
+class WeakSection(Section):
+    batch_size: int = Field(ge=1)
+    w_reproj: float
+    w_bone: float
+    w_symmetry: float
+    bone_quantile: float = Field(ge=0, lt=0.5)
+    fov_deg: float = Field(gt=0, lt=180)
+    finetune_steps: int = Field(ge=1)
+    finetune_lr: float = Field(gt=0)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Every section of one preset, typed."""
+
+    name: str
+    path: Path
+    extract: ExtractSection
+    overlay: OverlaySection
+    mocap: MocapSection
+    synth: SynthSection
+    train: TrainSection
+    lift: LiftSection
+    refine: RefineSection
+    train_refiner: TrainRefinerSection
+    refine_noise: RefineNoiseSection
+    harvest: HarvestSection
+    weak: WeakSection
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "extract": ExtractSection,
+    "overlay": OverlaySection,
+    "mocap": MocapSection,
+    "synth": SynthSection,
+    "train": TrainSection,
+    "lift": LiftSection,
+    "refine": RefineSection,
+    "train_refiner": TrainRefinerSection,
+    "refine_noise": RefineNoiseSection,
+    "harvest": HarvestSection,
+    "weak": WeakSection,
+}
+TOP_LEVEL_KEYS = frozenset({"name", "description", "extends"})
+DEFAULT_PRESET = "default"
+
+
+def available_presets() -> list[str]:
+    return sorted(p.stem for p in shipped_dir("pipelines").glob("*.toml"))
+
+
+def _resolve(name_or_path: str, relative_to: Path | None = None) -> Path:
+    candidate = Path(name_or_path)
+    if relative_to is not None and not candidate.is_absolute() and (relative_to / candidate).is_file():
+        return relative_to / candidate
+    if candidate.suffix == ".toml" or candidate.exists():
+        return candidate
+    path = shipped_dir("pipelines") / f"{name_or_path}.toml"
+    if not path.is_file():
+        raise ConfigError(f"no preset {name_or_path!r}: not a file, and not one of {', '.join(available_presets())}")
+    return path
+
+
+def _as_tuples(value: Any) -> Any:
+    """TOML arrays as tuples, so that ranges and lists in a preset are immutable."""
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _read_layers(path: Path, chain: tuple[Path, ...]) -> tuple[str, list[tuple[Path, dict[str, dict[str, Any]]]]]:
+    """(preset name, [(file, its sections)] from the root ancestor to `path`), checking each file's keys."""
+    resolved = path.resolve()
+    if resolved in chain:
+        cycle = " -> ".join(str(p) for p in (*chain, resolved))
+        raise ConfigError(f"{path}: `extends` makes a cycle ({cycle})")
+    if not path.is_file():
+        raise ConfigError(f"no preset file {path}")
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    sections: dict[str, dict[str, Any]] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            if key not in SECTIONS:
+                raise ConfigError(f"{path}: unknown section [{key}]; known: {', '.join(SECTIONS)}")
+            unknown = sorted(set(value) - set(SECTIONS[key].model_fields))
+            if unknown:
+                raise ConfigError(f"{path}: unknown key {unknown[0]!r} in [{key}]")
+            sections[key] = {k: _as_tuples(v) for k, v in value.items()}
+        elif key not in TOP_LEVEL_KEYS:
+            raise ConfigError(f"{path}: unknown key {key!r} (top-level keys: {', '.join(sorted(TOP_LEVEL_KEYS))})")
+    layers: list[tuple[Path, dict[str, dict[str, Any]]]] = []
+    # Every preset builds on another; one that names none builds on the shipped default.
+    parent = data.get("extends", None if resolved == _resolve(DEFAULT_PRESET).resolve() else DEFAULT_PRESET)
+    if parent is not None:
+        _, layers = _read_layers(_resolve(str(parent), path.parent), (*chain, resolved))
+    return str(data.get("name", path.stem)), [*layers, (path, sections)]
+
+
+def _describe(exc: ValidationError, where: str) -> str:
+    error = exc.errors()[0]
+    key = ".".join(str(part) for part in error["loc"])
+    return f"{where} {key}: {error['msg']} (got {error.get('input')!r})"
+
+
+def load_preset(name_or_path: str) -> Preset:
+    """Load a shipped preset by name (`default`, `cpu-fast`) or any TOML file by path, validated."""
+    name, layers = _read_layers(_resolve(name_or_path), ())
+    merged: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+    source: dict[tuple[str, str], Path] = {}
+    for path, sections in layers:  # a child overrides its parent key by key
+        for section, values in sections.items():
+            merged[section].update(values)
+            source.update({(section, key): path for key in values})
+    typed: dict[str, Section] = {}
+    for section, model in SECTIONS.items():
+        try:
+            typed[section] = model.model_validate(merged[section])
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            key = str(error["loc"][0]) if error["loc"] else ""
+            path = source.get((section, key), layers[-1][0])
+            raise ConfigError(f"{path}: {_describe(exc, f'[{section}]')}") from None
+    return Preset(name=name, path=layers[-1][0], **typed)  # type: ignore[arg-type]

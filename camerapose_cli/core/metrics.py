@@ -1,0 +1,55 @@
+"""Pose-error metrics (millimetres in, millimetres out if you pass metres × 1000): MPJPE and its variants."""
+
+from __future__ import annotations
+
+import torch
+
+from camerapose_cli.core.geometry import procrustes_align
+from camerapose_cli.core.skeleton import LIMB_PAIRS
+
+
+def per_joint_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Euclidean error of each joint (N, J)."""
+    return (pred - target).norm(dim=-1)
+
+
+def mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean per-joint position error, root-relative poses as given."""
+    return per_joint_error(pred, target).mean()
+
+
+def pa_mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """MPJPE after the best similarity transform (rotation, scale, translation) per pose."""
+    return mpjpe(procrustes_align(pred, target), target)
+
+
+def n_mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """MPJPE after the best scale per pose (VideoPose3D's N-MPJPE)."""
+    scale = (pred * target).sum((1, 2)) / (pred * pred).sum((1, 2)).clamp(min=1e-12)
+    return mpjpe(scale[:, None, None] * pred, target)
+
+
+def acceleration_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean error of the second finite difference along time (T, J, D): jitter."""
+    return ((pred[2:] - 2 * pred[1:-1] + pred[:-2]) - (target[2:] - 2 * target[1:-1] + target[:-2])).norm(dim=-1).mean()
+
+
+def bone_lengths(pose: torch.Tensor, bones: tuple[tuple[int, int], ...]) -> torch.Tensor:
+    """Lengths (N, B) of the given (parent, child) bones of poses (N, J, 3)."""
+    parents = torch.tensor([b[0] for b in bones])
+    children = torch.tensor([b[1] for b in bones])
+    return (pose[:, children] - pose[:, parents]).norm(dim=-1)
+
+
+def limb_pair_lengths(pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left and right lengths (N, 4) of the LIMB_PAIRS of poses (N, J, 3)."""
+    return (
+        bone_lengths(pose, tuple(pair[0] for pair in LIMB_PAIRS)),
+        bone_lengths(pose, tuple(pair[1] for pair in LIMB_PAIRS)),
+    )
+
+
+def limb_asymmetry(pose: torch.Tensor) -> torch.Tensor:
+    """|left - right| / mean length of each limb pair (N, 4): 0 for a symmetric body. A plausibility measure."""
+    left, right = limb_pair_lengths(pose)
+    return (left - right).abs() / ((left + right) / 2).clamp(min=1e-6)

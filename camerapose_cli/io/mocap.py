@@ -1,0 +1,181 @@
+"""Motion capture to body points: BVH files (in a folder or a .tar.xz) → (T, 21, 3) metres, Y up.
+
+Any skeleton works through a joint-name map (defaults cover Bandai-Namco, CMU and Mixamo-style names).
+Face points and the H36M head/nose points are derived from the head joint's orientation: the head's own
+axes are calibrated per clip against the torso, so the skeleton's local axis conventions do not matter.
+Preprocessed arrays are cached under ~/.cache/camerapose (or $CAMERAPOSE_CACHE).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sys
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from camerapose_cli.core import body, skeleton
+from camerapose_cli.core.body import place_head_points, torso_frame, y_up_rotation
+from camerapose_cli.core.skeleton import BODY_INDEX, BODY_POINTS, BVH_JOINT_NAMES, HEAD_FRAME_OFFSETS
+from camerapose_cli.errors import InputError
+from camerapose_cli.io import bvh
+from camerapose_cli.io.atomic import atomic_output
+from camerapose_cli.io.bvh import BvhMotion, parse_bvh
+
+MAPPED_POINTS = tuple(BVH_JOINT_NAMES)
+# Metres per file unit ([mocap] unit); "auto" guesses from the body's size.
+UNIT_SCALES = {"m": 1.0, "cm": 0.01, "inch": 0.0254}
+
+
+@dataclass
+class MocapSet:
+    """Body points of many clips, concatenated: `points[starts[i]:starts[i+1]]` is clip `names[i]`."""
+
+    names: list[str]
+    starts: np.ndarray  # int64 (C+1,)
+    points: np.ndarray  # float32 (N, 21, 3), metres, world Y up
+    fps: np.ndarray  # float32 (C,)
+
+    def clip(self, name: str) -> np.ndarray:
+        i = self.names.index(name)
+        return self.points[self.starts[i] : self.starts[i + 1]]
+
+    def frames_of(self, names: list[str]) -> np.ndarray:
+        """Frame indices into `points` of the given clips."""
+        index = {n: i for i, n in enumerate(self.names)}
+        return np.concatenate(
+            [np.arange(self.starts[index[n]], self.starts[index[n] + 1]) for n in names] or [np.zeros(0, int)]
+        )
+
+
+def resolve_joint_names(available: list[str], overrides: dict[str, str | list[str]] | None = None) -> dict[str, int]:
+    """Pick the BVH joint index of every mapped body point; raise InputError naming what is missing."""
+    candidates = {k: list(v) for k, v in BVH_JOINT_NAMES.items()}
+    for point, names in (overrides or {}).items():
+        if point not in candidates:
+            raise InputError(f"unknown body point {point!r} in the joint map; known: {', '.join(MAPPED_POINTS)}")
+        candidates[point] = [names] if isinstance(names, str) else list(names)
+    position = {name: i for i, name in enumerate(available)}
+    lowered = {name.lower(): i for i, name in enumerate(available)}
+    chosen, missing = {}, []
+    for point, names in candidates.items():
+        found = next((position[n] for n in names if n in position), None)
+        if found is None:
+            found = next((lowered[n.lower()] for n in names if n.lower() in lowered), None)
+        if found is None:
+            missing.append(f"{point} (tried {', '.join(names)})")
+        else:
+            chosen[point] = found
+    if missing:
+        raise InputError("no joint for " + "; ".join(missing) + ": pass a joint map")
+    return chosen
+
+
+def _unit_scale(pelvis_to_head: float) -> float:
+    """Metres per file unit, guessed from the median pelvis-to-head distance (about 0.55 m in people)."""
+    if pelvis_to_head > 35:
+        return 0.01  # centimetres
+    if pelvis_to_head > 8:
+        return 0.0254  # inches
+    return 1.0
+
+
+def _orthonormal(matrix: np.ndarray) -> np.ndarray:
+    """The nearest orthonormal matrix (polar factor). The (forward, up, left) frame is left-handed, so no det fix."""
+    u, _, vt = np.linalg.svd(matrix)
+    return u @ vt
+
+
+def body_points_from_bvh(
+    motion: BvhMotion, joint_names: dict[str, str | list[str]] | None = None, unit: str = "auto"
+) -> np.ndarray:
+    """World body points (T, 21, 3) in metres, Y up, from a parsed BVH. `unit`: auto, m, cm or inch."""
+    positions, rotations = motion.forward_kinematics()
+    index = resolve_joint_names(motion.names, joint_names)
+    mapped = {p: positions[:, j] for p, j in index.items()}
+    rise = np.median(mapped["head"] - mapped["pelvis"], axis=0)
+    to_y_up = y_up_rotation(rise)
+    scale = _unit_scale(float(np.linalg.norm(rise))) if unit == "auto" else UNIT_SCALES[unit]
+    points = np.zeros((len(positions), len(BODY_POINTS), 3))
+    for point in MAPPED_POINTS:
+        if point != "head":
+            points[:, BODY_INDEX[point]] = mapped[point] @ to_y_up.T * scale
+    head_pos = mapped["head"] @ to_y_up.T * scale
+    head_rot = to_y_up @ rotations[:, index["head"]]
+    torso = torso_frame(points)
+    # The head's (forward, up, left) axes in its own local frame, averaged over the clip, so the skeleton's
+    # local axis conventions do not matter.
+    local_axes = _orthonormal(np.einsum("tji,tjk->ik", head_rot, torso))
+    place_head_points(points, head_pos, head_rot @ local_axes, tuple(HEAD_FRAME_OFFSETS))
+    return points.astype(np.float32)
+
+
+def iter_bvh_sources(path: Path) -> Iterator[tuple[str, str]]:
+    """(clip name, BVH text) from a .bvh file, a folder of them (recursive), or a .tar/.tar.xz/.tar.gz."""
+    if path.is_dir():
+        for file in sorted(path.rglob("*.bvh")):
+            yield file.stem, file.read_text(errors="replace")
+    elif path.suffix.lower() == ".bvh":
+        yield path.stem, path.read_text(errors="replace")
+    elif tarfile.is_tarfile(path):
+        with tarfile.open(path, "r:*") as archive:
+            for member in archive:
+                if member.isfile() and member.name.lower().endswith(".bvh"):
+                    data = archive.extractfile(member).read()
+                    yield Path(member.name).stem, io.TextIOWrapper(io.BytesIO(data), errors="replace").read()
+    else:
+        raise InputError(f"{path}: not a .bvh file, a folder of them, or a tar archive")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("CAMERAPOSE_CACHE", Path.home() / ".cache" / "camerapose"))
+
+
+def _reader_code_digest() -> str:
+    """A digest of the code that turns BVH into body points: any change to it makes old caches stale."""
+    digest = hashlib.sha256()
+    for module in (bvh, body, skeleton, sys.modules[__name__]):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def load_mocap(
+    path: Path, joint_names: dict[str, str | list[str]] | None = None, *, unit: str = "auto", use_cache: bool = True
+) -> MocapSet:
+    """Read every clip under `path` into a MocapSet, from the cache when it is current."""
+    stat = path.stat()
+    key_source = json.dumps(
+        [str(path.resolve()), stat.st_size, stat.st_mtime_ns, joint_names or {}, unit, _reader_code_digest()],
+        sort_keys=True,
+    )
+    cache = cache_dir() / f"mocap-{hashlib.sha256(key_source.encode()).hexdigest()[:16]}.npz"
+    if use_cache and cache.is_file():
+        with np.load(cache) as data:
+            return MocapSet(list(data["names"]), data["starts"], data["points"], data["fps"])
+    names, clips, fps = [], [], []
+    for name, text in iter_bvh_sources(path):
+        motion = parse_bvh(text, name)
+        if len(motion.motion) == 0:
+            continue
+        clips.append(body_points_from_bvh(motion, joint_names, unit))
+        names.append(name)
+        fps.append(1.0 / motion.frame_time if motion.frame_time > 0 else 30.0)
+    if not clips:
+        raise InputError(f"{path}: no BVH clips found")
+    order = np.argsort(names)
+    names = [names[i] for i in order]
+    clips = [clips[i] for i in order]
+    starts = np.concatenate([[0], np.cumsum([len(c) for c in clips])]).astype(np.int64)
+    result = MocapSet(names, starts, np.concatenate(clips), np.asarray([fps[i] for i in order], np.float32))
+    if use_cache:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(cache) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, names=np.asarray(names), starts=starts, points=result.points, fps=result.fps)
+    return result

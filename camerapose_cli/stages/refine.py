@@ -1,0 +1,128 @@
+"""The refine stage: read → refine → write, cleaning each track's noisy 2D keypoints with the confidence-guided
+refinement network.
+
+`refine_table` is the pure core: a KeypointTable in, a refined copy out. Each track is laid on a dense
+timeline (gaps become masked frames), cut into overlapping windows normalized on their own, refined, and
+blended back with triangular weights, so memory is bounded by the window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from camerapose_cli.config import RefineSection
+from camerapose_cli.core.geometry import normalize_track
+from camerapose_cli.io.resources import file_sha256
+from camerapose_cli.io.schema import KeypointTable, read_keypoints2d, write_parquet
+from camerapose_cli.models.checkpoints import load_refiner
+from camerapose_cli.models.refiner import Refiner
+from camerapose_cli.progress import Reporter
+from camerapose_cli.stages.base import Job, Stage
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """A refiner with its settings: what `refine` runs, and what `lift` runs first (on by default)."""
+
+    model: Refiner
+    weights: Path
+    config: RefineSection
+
+    @classmethod
+    def load(cls, weights: Path, config: RefineSection) -> Refinement:
+        return cls(load_refiner(weights), weights, config)
+
+    @property
+    def sha256(self) -> str:
+        return file_sha256(self.weights)
+
+    def settings(self) -> dict[str, Any]:
+        return {"refine": self.config.result_settings(), "refiner_sha256": self.sha256}
+
+    def __call__(self, table: KeypointTable) -> KeypointTable:
+        return refine_table(table, self.model, self.config)
+
+
+def window_starts(length: int, window: int) -> list[int]:
+    """Start frames of windows of `window` frames, half-overlapping, covering 0..length-1."""
+    if length <= window:
+        return [0]
+    hop = window // 2
+    starts = list(range(0, length - window + 1, hop))
+    if starts[-1] + window < length:
+        starts.append(length - window)
+    return starts
+
+
+@torch.inference_mode()
+def refine_track(model: Refiner, frames: np.ndarray, keypoints: np.ndarray, window: int) -> np.ndarray:
+    """Refine one track: frames (N,) sorted and unique, keypoints (N, 17, 3). Returns refined (N, 17, 3)."""
+    length = int(frames[-1] - frames[0] + 1)
+    slot = frames - frames[0]
+    dense = np.zeros((length, *keypoints.shape[1:]), np.float32)
+    dense[slot] = keypoints
+    present = np.zeros(length, bool)
+    present[slot] = True
+    size = min(window, length)
+    starts = window_starts(length, size)
+    chunk = torch.from_numpy(np.stack([dense[s : s + size] for s in starts]))
+    mask = torch.from_numpy(np.stack([present[s : s + size] for s in starts]))
+    normalized, centre, scale = normalize_track(chunk[..., :2], chunk[..., 2], mask)
+    out = model(torch.cat([normalized, chunk[..., 2:]], -1), mask)
+    refined_xy = (out.keypoints * scale[:, None, None, None] + centre[:, None, None]).numpy()
+    refined_conf = out.conf.numpy()
+    # Blend overlapping windows; triangular weights favour each window's middle over its edges.
+    weight = 1.0 - np.abs(np.arange(size) - (size - 1) / 2) / (size / 2) + 1e-3
+    total = np.zeros((length, *keypoints.shape[1:]), np.float64)
+    norm = np.zeros(length)
+    for i, s in enumerate(starts):
+        total[s : s + size, :, :2] += weight[:, None, None] * refined_xy[i]
+        total[s : s + size, :, 2] += weight[:, None] * refined_conf[i]
+        norm[s : s + size] += weight
+    return (total / norm[:, None, None])[slot].astype(np.float32)
+
+
+def refine_table(table: KeypointTable, model: Refiner, config: RefineSection) -> KeypointTable:
+    """A copy of `table` with every track of at least `min_track_frames` rows refined."""
+    keypoints = table.keypoints.copy()
+    for track in np.unique(table.track_id):
+        rows = np.flatnonzero(table.track_id == track)
+        rows = rows[np.argsort(table.frame[rows], kind="stable")]
+        if len(rows) < config.min_track_frames:
+            continue
+        keypoints[rows] = refine_track(model, table.frame[rows], table.keypoints[rows], config.window)
+    return replace(table, keypoints=keypoints)
+
+
+class RefineStage(Stage):
+    name = "refine"
+    table_dir = "keypoints2d_refined"
+    overlay_dir = ""
+    manifest = "manifest_refine.parquet"
+    stamp_prefix = "input"
+
+    def __init__(self, refinement: Refinement, preset_name: str) -> None:
+        self.refinement = refinement
+        self.model_name, self.model_sha256, self.preset_name = refinement.weights.name, refinement.sha256, preset_name
+
+    def settings(self) -> dict[str, Any]:
+        return self.refinement.settings()
+
+    def write_table(self, job: Job, path: Path, footer: dict[str, Any], progress: Reporter) -> None:
+        table = read_keypoints2d(job.source)
+        progress.start_input(job.rel, len(table))
+        refined = self.refinement(table)
+        meta = {
+            **table.metadata,
+            "refined": "true",
+            "refiner": self.model_name,
+            "refiner_sha256": self.model_sha256,
+            "input_table": str(job.source.resolve()),
+            **footer,
+        }
+        write_parquet(refined.to_arrow(), path, meta)

@@ -46,7 +46,7 @@ def main() -> None:
     for split in ("test_seen", "test_unseen"):
         bodies = mocap_test_bodies(archive, split, preset.mocap, args.stride)
         for noise, target in ((0.0, "<= 45 / <= 35"), (0.02, "<= 60")):
-            r = evaluate_on_bodies(model, bodies, preset.synth, noise_frac=noise, seed=0)
+            r = evaluate_on_bodies(model, bodies, preset.synth, preset.lifter_noise, noise_frac=noise, seed=0)
             label = f"{split:11s} {len(bodies):6d} poses, noise {noise:.0%}"
             print(f"   {label:40s} {r['mpjpe_mm']:6.1f}   {r['pa_mpjpe_mm']:6.1f}    {target}")
 

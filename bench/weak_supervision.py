@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 import camerapose_cli
-from camerapose_cli.config import SynthSection, load_preset
+from camerapose_cli.config import LifterNoiseSection, SynthSection, load_preset
 from camerapose_cli.core.geometry import focal_from_fov
 from camerapose_cli.core.metrics import bone_lengths, limb_asymmetry
 from camerapose_cli.core.skeleton import H36M17_BONES
@@ -45,7 +45,9 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TARGET = ("dance-short", "dance-long", "punch", "kick", "slash")
 
 
-def target_2d(points: np.ndarray, synth: SynthSection, fov_assumed: float | None, seed: int) -> WeakSamples:
+def target_2d(
+    points: np.ndarray, synth: SynthSection, noise: LifterNoiseSection, fov_assumed: float | None, seed: int
+) -> WeakSamples:
     """Target-domain poses filmed from high, wide-angle cameras, with detector-like noise; 3D dropped.
 
     With `fov_assumed` the learner is told only the image size: it assumes that field of view and the image
@@ -54,7 +56,7 @@ def target_2d(points: np.ndarray, synth: SynthSection, fov_assumed: float | None
     cfg = synth.with_values(camera_height=(2.5, 5.0), fov_deg=(70.0, 100.0), distance=(3.0, 8.0))
     gen = torch.Generator().manual_seed(seed)
     _, coco_px, focal, principal, size = film_bodies(augment_bodies(torch.from_numpy(points), cfg, gen), cfg, gen)
-    noisy, conf = corrupt_keypoints(coco_px, cfg, gen)
+    noisy, conf = corrupt_keypoints(coco_px, noise, gen)
     size = size.numpy()
     if fov_assumed is not None:
         focal, principal = focal_from_fov(size[:, 0], size[:, 1], fov_assumed), size / 2
@@ -88,9 +90,9 @@ def cross_scenario(
     rng = np.random.default_rng(0)
     source_test = list(rng.choice(source, 150, replace=False))
     source_train = [n for n in source if n not in set(source_test)]
-    synth = preset.synth
+    synth, noise = preset.synth, preset.lifter_noise
     fov = None if true_focal else preset.weak.fov_deg
-    weak = target_2d(mocap.points[mocap.frames_of(weak_clips)], synth, fov, seed=7)
+    weak = target_2d(mocap.points[mocap.frames_of(weak_clips)], synth, noise, fov, seed=7)
     cfg = preset.train.with_values(steps=steps, hidden=256, blocks=2, val_every=steps)
     weak_cfg = preset.weak
     target_bodies = mocap.points[mocap.frames_of(test_clips)][::2]
@@ -110,7 +112,7 @@ def cross_scenario(
             else:
                 arm_cfg = tune
                 base = train_lifter(
-                    mocap, source_train, source_test[:20], synth, cfg.with_values(seed=seed), Path(tmp) / "base"
+                    mocap, source_train, source_test[:20], synth, noise, cfg.with_values(seed=seed), Path(tmp) / "base"
                 )
             for label, use_weak in (("paired only", False), ("paired + weak 2D", True)):
                 ckpt = train_lifter(
@@ -118,6 +120,7 @@ def cross_scenario(
                     source_train,
                     source_test[:20],
                     synth,
+                    noise,
                     arm_cfg.with_values(seed=seed),
                     Path(tmp) / label,
                     weak=weak if use_weak else None,
@@ -125,8 +128,8 @@ def cross_scenario(
                     init=base,
                 )
                 model = load_lifter(ckpt)
-                t = evaluate_on_bodies(model, target_bodies, synth, noise_frac=0.0, seed=seed)
-                s = evaluate_on_bodies(model, source_bodies, synth, noise_frac=0.0, seed=seed)
+                t = evaluate_on_bodies(model, target_bodies, synth, noise, noise_frac=0.0, seed=seed)
+                s = evaluate_on_bodies(model, source_bodies, synth, noise, noise_frac=0.0, seed=seed)
                 rows[label].append((t["mpjpe_mm"], t["pa_mpjpe_mm"], s["mpjpe_mm"], s["pa_mpjpe_mm"]))
                 print(
                     f"  seed {seed} {label:17s} target MPJPE {t['mpjpe_mm']:6.1f} PA {t['pa_mpjpe_mm']:5.1f} | "
@@ -160,6 +163,7 @@ def real_pseudo_labels(mocap, preset, steps: int) -> None:
                 splits["train"],
                 splits["val"],
                 preset.synth,
+                preset.lifter_noise,
                 cfg,
                 Path(tmp) / "ft",
                 weak=weak,

@@ -8,14 +8,13 @@ cp.lift("runs/demo")                                  # refine + lift, like `cam
 poses = cp.read_keypoints3d("runs/demo")              # one pandas DataFrame, a row per person-frame
 ```
 
-The CLI calls exactly these functions. Errors: UsageError (bad arguments, files, presets or checkpoints;
-nothing was processed) and, for the in-memory functions, InputError. A batch function records a bad input in
-its RunSummary and goes on.
+The CLI calls exactly these functions; `progress=True` shows the CLI's progress on stderr. Errors: UsageError
+(bad arguments, files, presets or checkpoints; nothing was processed) and, for the in-memory functions,
+InputError. A batch function records a bad input in its RunSummary and goes on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -32,8 +31,8 @@ from camerapose_cli.io.resources import default_pose_model, sample_images
 from camerapose_cli.io.schema import KeypointTable
 from camerapose_cli.io.video import FrameBatch, MediaInfo
 from camerapose_cli.models.checkpoints import default_weights, load_lifter, load_refiner
-from camerapose_cli.progress import QuietReporter, Reporter
-from camerapose_cli.stages.base import Job, RunSummary, keypoints2d_jobs, run_stage
+from camerapose_cli.progress import make_reporter
+from camerapose_cli.stages.base import Job, RunSummary, Stage, keypoints2d_jobs, run_stage
 from camerapose_cli.stages.extract import ExtractStage, empty_keypoint_table, extract_jobs, frame_rows
 from camerapose_cli.stages.lift import LiftResult, LiftStage, lift_keypoints
 from camerapose_cli.stages.refine import Refinement, RefineStage, refine_track
@@ -41,12 +40,6 @@ from camerapose_cli.training.evaluate import evaluate_on_bodies, mocap_test_bodi
 from camerapose_cli.training.run import run_training
 
 PathLike = str | Path
-# Builds the progress display of a batch from its input count (the CLI passes rich bars; the API is quiet).
-ReporterFactory = Callable[[int], Reporter]
-
-
-def _quiet(total: int) -> Reporter:
-    return QuietReporter()
 
 
 def _preset(preset: str | Preset) -> Preset:
@@ -58,6 +51,12 @@ def _existing_file(path: PathLike | None, default: Path, option: str) -> Path:
     if not path.is_file():
         raise UsageError(f"{option} {path}: no such file")
     return path
+
+
+def _run_stage(stage: Stage, jobs: list[Job], out: Path, *, overlay: bool, force: bool, progress: bool) -> RunSummary:
+    """The local executor: run the stage skeleton over the jobs in this process, with progress if asked for."""
+    reporter = make_reporter(len(jobs), stage.name, quiet=not progress)
+    return RunSummary(stage.name, out, run_stage(stage, jobs, out, overlay=overlay, force=force, reporter=reporter))
 
 
 def _run_jobs(run: PathLike) -> list[Job]:
@@ -80,7 +79,7 @@ def extract(
     imgsz: int | None = None,
     conf: float | None = None,
     tracker: Tracker | None = None,
-    reporter: ReporterFactory = _quiet,
+    progress: bool = False,
 ) -> RunSummary:
     """Detect, pose and track people in every video and image under `inputs` (a folder, searched recursively, or
     one file); write `out/keypoints2d/*.parquet` (default out: runs/<input name>), overlays with `overlay`."""
@@ -96,19 +95,15 @@ def extract(
     model = _existing_file(chosen or None, default_pose_model(), "--pose-model")
     out_dir = Path(out) if out is not None else Path("runs") / name
     stage = ExtractStage(config, preset.overlay, model, preset.name)
-    return RunSummary(
-        "extract", out_dir, run_stage(stage, jobs, out_dir, overlay=overlay, force=force, reporter=reporter(len(jobs)))
-    )
+    return _run_stage(stage, jobs, out_dir, overlay=overlay, force=force, progress=progress)
 
 
-def demo(
-    out: PathLike = "runs/demo", *, preset: str | Preset = "cpu-fast", reporter: ReporterFactory = _quiet
-) -> RunSummary:
+def demo(out: PathLike = "runs/demo", *, preset: str | Preset = "cpu-fast", progress: bool = False) -> RunSummary:
     """`extract` with overlays on the two sample photos that the ultralytics package ships."""
     jobs = [Job(p, p.name) for p in sample_images()]
     if not jobs:
         raise UsageError("the ultralytics package ships no sample images here")
-    return extract(jobs, out, preset=preset, overlay=True, reporter=reporter)
+    return extract(jobs, out, preset=preset, overlay=True, progress=progress)
 
 
 def refine(
@@ -118,7 +113,7 @@ def refine(
     preset: str | Preset = "default",
     weights: PathLike | None = None,
     force: bool = False,
-    reporter: ReporterFactory = _quiet,
+    progress: bool = False,
 ) -> RunSummary:
     """Refine every keypoints2d table of `run`: `out/keypoints2d_refined/*.parquet` (default out: run)."""
     preset = _preset(preset)
@@ -126,9 +121,7 @@ def refine(
     jobs = _run_jobs(run)
     out_dir = Path(out) if out is not None else Path(run)
     stage = RefineStage(refinement, preset.name)
-    return RunSummary(
-        "refine", out_dir, run_stage(stage, jobs, out_dir, overlay=False, force=force, reporter=reporter(len(jobs)))
-    )
+    return _run_stage(stage, jobs, out_dir, overlay=False, force=force, progress=progress)
 
 
 def lift(
@@ -142,7 +135,7 @@ def lift(
     refiner: PathLike | None = None,
     overlay: bool = False,
     force: bool = False,
-    reporter: ReporterFactory = _quiet,
+    progress: bool = False,
 ) -> RunSummary:
     """Refine (unless `refine=False`) and lift every keypoints2d table of `run` to 3D joints in metres:
     `out/keypoints3d/*.parquet` (default out: run), with `overlay` also `out/overlays3d/`."""
@@ -155,9 +148,7 @@ def lift(
     jobs = _run_jobs(run)
     out_dir = Path(out) if out is not None else Path(run)
     stage = LiftStage(config, lifter, refinement, preset.overlay, preset.name)
-    return RunSummary(
-        "lift", out_dir, run_stage(stage, jobs, out_dir, overlay=overlay, force=force, reporter=reporter(len(jobs)))
-    )
+    return _run_stage(stage, jobs, out_dir, overlay=overlay, force=force, progress=progress)
 
 
 def train(
@@ -217,7 +208,7 @@ def evaluate(
     else:
         subjects = subjects or ["S9", "S11"]
         bodies, source = load_h36m_npz(Path(h36m), subjects)[::stride], f"{h36m} [{','.join(subjects)}]"
-    result = evaluate_on_bodies(model, bodies, preset.synth, noise_frac=noise, seed=seed)
+    result = evaluate_on_bodies(model, bodies, preset.synth, preset.lifter_noise, noise_frac=noise, seed=seed)
     return {**result, "source": source, "weights": str(weights), "noise_frac": noise, "stride": stride}
 
 

@@ -18,6 +18,7 @@ import typer
 
 from camerapose_cli import __version__
 from camerapose_cli.config import ModelKind, Split, Tracker, check_device
+from camerapose_cli.errors import InputError, UsageError
 
 app = typer.Typer(
     name="camerapose",
@@ -60,12 +61,15 @@ def _device(value: str | None) -> str | None:
         raise typer.BadParameter(str(exc)) from None
 
 
+def _api():
+    # Imported on first use so that `--help` and `--version` stay instant: the API brings in torch and Ultralytics.
+    from camerapose_cli import api
+
+    return api
+
+
 def _run(call: Callable[[], Any], *, as_json: bool, quiet: bool, interrupted: str) -> None:
     """The one exit-code policy: call the API, print the result, exit 0/1/2/130."""
-    # Imported here so that `--help` and `--version` stay instant; the API brings in torch and Ultralytics.
-    from camerapose_cli.errors import InputError, UsageError
-    from camerapose_cli.stages.base import RunSummary
-
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         result = call()
@@ -75,7 +79,7 @@ def _run(call: Callable[[], Any], *, as_json: bool, quiet: bool, interrupted: st
     except KeyboardInterrupt:
         typer.echo(f"interrupted: {interrupted}", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    if isinstance(result, RunSummary):
+    if isinstance(result, _api().RunSummary):
         summary = result.as_dict()
         if as_json:
             sys.stdout.write(json.dumps(summary, indent=2) + "\n")
@@ -85,12 +89,6 @@ def _run(call: Callable[[], Any], *, as_json: bool, quiet: bool, interrupted: st
         raise typer.Exit(EXIT_FAILED if result.failed else EXIT_OK)
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
-
-
-def _reporter(stage: str, quiet: bool):
-    from camerapose_cli.progress import make_reporter
-
-    return lambda total: make_reporter(total, stage, quiet)
 
 
 STAGE_INTERRUPTED = "partial outputs were removed; rerun to continue"
@@ -142,7 +140,7 @@ def extract(
     quiet: QuietOpt = False,
 ) -> None:
     """Detect, pose and track people in every video under INPUTS; write keypoints2d/*.parquet."""
-    from camerapose_cli import api
+    api = _api()
 
     _run(
         lambda: api.extract(
@@ -157,7 +155,7 @@ def extract(
             imgsz=imgsz,
             conf=conf,
             tracker=tracker,
-            reporter=_reporter("extract", quiet),
+            progress=not quiet,
         ),
         as_json=as_json,
         quiet=quiet,
@@ -173,10 +171,10 @@ def demo(
     quiet: QuietOpt = False,
 ) -> None:
     """Run extract, with overlays, on the two sample photos that the ultralytics package ships."""
-    from camerapose_cli import api
+    api = _api()
 
     _run(
-        lambda: api.demo(out, preset=pipeline, reporter=_reporter("extract", quiet)),
+        lambda: api.demo(out, preset=pipeline, progress=not quiet),
         as_json=as_json,
         quiet=quiet,
         interrupted=STAGE_INTERRUPTED,
@@ -196,12 +194,10 @@ def refine(
     quiet: QuietOpt = False,
 ) -> None:
     """Refine every keypoints2d table in RUN with the confidence-guided network: RUN/keypoints2d_refined/."""
-    from camerapose_cli import api
+    api = _api()
 
     _run(
-        lambda: api.refine(
-            run, out, preset=pipeline, weights=weights, force=force, reporter=_reporter("refine", quiet)
-        ),
+        lambda: api.refine(run, out, preset=pipeline, weights=weights, force=force, progress=not quiet),
         as_json=as_json,
         quiet=quiet,
         interrupted=STAGE_INTERRUPTED,
@@ -231,7 +227,7 @@ def lift(
     quiet: QuietOpt = False,
 ) -> None:
     """Lift every keypoints2d table in RUN to 3D joints in metres: RUN/keypoints3d/*.parquet."""
-    from camerapose_cli import api
+    api = _api()
 
     _run(
         lambda: api.lift(
@@ -244,7 +240,7 @@ def lift(
             refiner=refiner,
             overlay=overlay,
             force=force,
-            reporter=_reporter("lift", quiet),
+            progress=not quiet,
         ),
         as_json=as_json,
         quiet=quiet,
@@ -288,7 +284,7 @@ def train(
     quiet: QuietOpt = False,
 ) -> None:
     """Train the 3D lifter (pose + camera branch), or the 2D refiner, on virtual views of motion capture."""
-    from camerapose_cli import api
+    api = _api()
 
     def call() -> dict:
         summary = api.train(
@@ -335,7 +331,7 @@ def evaluate(
     as_json: JsonOpt = False,
 ) -> None:
     """Report MPJPE, PA-MPJPE, N-MPJPE and per-joint errors (mm) of a lifter on held-out 3D."""
-    from camerapose_cli import api
+    api = _api()
 
     def call() -> dict:
         result = api.evaluate(

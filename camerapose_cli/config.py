@@ -109,10 +109,16 @@ class SynthSection(Section):
     shoulder_width_scale: Range
     height_scale: Range
     flip_prob: float = Field(ge=0, le=1)
+
+
+class LifterNoiseSection(Section):
     noise_frac: Range
     conf_per_error: float
+    conf_jitter: float
+    conf_range: Range
     drop_prob: Range
     dropped_conf_max: float
+    drop_wander: float
 
 
 class TrainSection(Section):
@@ -211,6 +217,7 @@ class Preset:
     overlay: OverlaySection
     mocap: MocapSection
     synth: SynthSection
+    lifter_noise: LifterNoiseSection
     train: TrainSection
     lift: LiftSection
     refine: RefineSection
@@ -225,6 +232,7 @@ SECTIONS: dict[str, type[Section]] = {
     "overlay": OverlaySection,
     "mocap": MocapSection,
     "synth": SynthSection,
+    "lifter_noise": LifterNoiseSection,
     "train": TrainSection,
     "lift": LiftSection,
     "refine": RefineSection,

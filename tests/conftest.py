@@ -15,6 +15,7 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 VIDEOS = SHARED_DATA / "videos"
 COURTYARD = VIDEOS / "courtyard_dribble_40f.mp4"
 STREET = VIDEOS / "street_people_5f.mp4"
+ARCHIVE = SHARED_DATA / "mocap" / "bandai_motion.tar.xz"
 
 
 def require_shared(path: Path) -> Path:
@@ -55,3 +56,11 @@ def copy_video(src: Path, dst: Path) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(src, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def bandai():
+    """The Bandai mocap, read once (and cached under ~/.cache/camerapose)."""
+    from camerapose_cli.io.mocap import load_mocap
+
+    return load_mocap(require_shared(ARCHIVE))

@@ -160,7 +160,7 @@ def load_mocap(
             return MocapSet(list(data["names"]), data["starts"], data["points"], data["fps"])
     names, clips, fps = [], [], []
     for name, text in iter_bvh_sources(path):
-        motion = parse_bvh(text, name)
+        motion = parse_bvh(text, f"{path}: {name}" if path.is_dir() or path.suffix.lower() != ".bvh" else str(path))
         if len(motion.motion) == 0:
             continue
         clips.append(body_points_from_bvh(motion, joint_names, unit))

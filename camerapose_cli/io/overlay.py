@@ -9,7 +9,7 @@ from __future__ import annotations
 import colorsys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -19,8 +19,14 @@ from camerapose_cli.errors import InputError
 from camerapose_cli.io.schema import KeypointTable
 from camerapose_cli.io.video import MediaInfo, iter_frame_batches
 
-if TYPE_CHECKING:  # the type only: config sits above io
-    from camerapose_cli.config import OverlaySection
+
+class OverlayStyle(Protocol):
+    """What drawing and encoding read: the preset's [overlay] section (config.OverlaySection) fits it."""
+
+    min_kp_conf: float
+    crf: int
+    encoder_preset: str
+    view_size: int
 
 
 def track_color(track_id: int) -> tuple[int, int, int]:
@@ -66,9 +72,7 @@ def _rows_by_frame(table: KeypointTable) -> tuple[np.ndarray, np.ndarray]:
     return order, table.frame[order]
 
 
-def render_overlay(
-    info: MediaInfo, table: KeypointTable, out_path: Path, params: OverlaySection, batch_size: int
-) -> int:
+def render_overlay(info: MediaInfo, table: KeypointTable, out_path: Path, params: OverlayStyle, batch_size: int) -> int:
     """Write the overlay for one input to `out_path` (MP4 for video, PNG for a still image); return frames written."""
     order, sorted_frames = _rows_by_frame(table)
     min_conf = params.min_kp_conf
@@ -81,7 +85,7 @@ def render_overlay(
 
 
 def _write_frames(
-    info: MediaInfo, size: tuple[int, int], compose, out_path: Path, params: OverlaySection, batch_size: int
+    info: MediaInfo, size: tuple[int, int], compose, out_path: Path, params: OverlayStyle, batch_size: int
 ) -> int:
     """Decode `info`, turn each frame into an output frame of `size` with `compose(index, frame)`, and write them:
     a PNG for a still image, else an H.264 MP4 at the source's rate. Returns the frames written."""
@@ -155,7 +159,7 @@ def render_overlay_3d(
     table: KeypointTable,
     joints_cam: np.ndarray,
     out_path: Path,
-    params: OverlaySection,
+    params: OverlayStyle,
     batch_size: int,
 ) -> int:
     """The 2D overlay with side and top views of the 3D skeletons beside it, as H.264 MP4. Returns frames."""
@@ -182,7 +186,7 @@ def _finish_encoder(encoder) -> None:
         raise InputError(f"overlay encoding failed ({error.splitlines()[-1] if error else 'ffmpeg error'})")
 
 
-def _start_encoder(info: MediaInfo, out_path: Path, params: OverlaySection):
+def _start_encoder(info: MediaInfo, out_path: Path, params: OverlayStyle):
     import ffmpeg
     import imageio_ffmpeg
 

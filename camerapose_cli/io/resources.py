@@ -33,8 +33,14 @@ def sample_images() -> list[Path]:
     return sorted(p for p in assets.glob("*.jpg"))
 
 
-@lru_cache(maxsize=32)
 def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's content; cached while the file keeps its size and modification time."""
+    stat = Path(path).stat()
+    return _content_sha256(Path(path).resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _content_sha256(path: Path, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

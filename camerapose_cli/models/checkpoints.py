@@ -34,7 +34,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe pickle"
         raise CheckpointError(f"{path}: not a camerapose checkpoint (it holds more than tensors: {first})") from None
-    except (OSError, RuntimeError, EOFError, ValueError) as exc:
+    except Exception as exc:  # torch.load raises many kinds on a file that is not a checkpoint at all
         raise CheckpointError(f"{path}: not a readable checkpoint ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: not a camerapose checkpoint (a {type(data).__name__}, not a dict)")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from camerapose_cli.config import RefineNoiseSection, SynthSection
+from camerapose_cli.config import LifterNoiseSection, RefineNoiseSection, SynthSection
 from camerapose_cli.core.geometry import focal_from_fov, lifter_inputs, look_at, project_to_image
 from camerapose_cli.core.skeleton import (
     BODY_FLIP,
@@ -35,12 +35,10 @@ class SyntheticBatch:
     inputs: torch.Tensor  # (N, 17, 3) normalized COCO x, y and confidence: what the lifter sees
     body: torch.Tensor  # (N, 21, 3) body points (H36M joints first), virtual camera frame, root-relative, metres
     root: torch.Tensor  # (N, 3) pelvis in virtual camera coordinates, metres
-    keypoints_px: torch.Tensor  # (N, 17, 2) clean COCO projection in the real image, pixels
     focal: torch.Tensor  # (N,) px
     principal: torch.Tensor  # (N, 2) px in the virtual image (zero)
     centre: torch.Tensor  # (N, 2) px in the virtual image, the 2D normalization
     scale: torch.Tensor  # (N,) px
-    rotation: torch.Tensor  # (N, 3, 3) virtual → real camera
 
 
 def scale_bones(points: torch.Tensor, factors: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -131,29 +129,25 @@ def film_bodies(bodies: torch.Tensor, cfg: SynthSection, gen: torch.Generator):
 
 
 def make_batch(
-    world_points: torch.Tensor, cfg: SynthSection, gen: torch.Generator, *, augment: bool = True, corrupt: bool = True
+    world_points: torch.Tensor,
+    cfg: SynthSection,
+    gen: torch.Generator,
+    noise: LifterNoiseSection | None,
+    *,
+    augment: bool = True,
 ) -> SyntheticBatch:
-    """Body points in the world (N, 21, 3) → a lifter batch: optionally augmented bodies, corrupted 2D."""
+    """Body points in the world (N, 21, 3) → a lifter batch: optionally augmented bodies, 2D corrupted by `noise`
+    (exact 2D, confidence 1, with None)."""
     bodies = augment_bodies(world_points, cfg, gen) if augment else world_points
     cam, coco_px, focal, principal, _ = film_bodies(bodies, cfg, gen)
-    if not corrupt:
+    if noise is None:
         noisy, conf = coco_px, torch.ones(coco_px.shape[:2])
     else:
-        noisy, conf = corrupt_keypoints(coco_px, cfg, gen)
+        noisy, conf = corrupt_keypoints(coco_px, noise, gen)
     inputs, centre, scale, rotation = lifter_inputs(noisy, conf, focal, principal)
     virtual = cam @ rotation  # camera → virtual camera (R^T p for row vectors)
     root = virtual[:, BODY_INDEX["pelvis"]]
-    return SyntheticBatch(
-        inputs=inputs,
-        body=virtual - root[:, None],
-        root=root,
-        keypoints_px=coco_px,
-        focal=focal,
-        principal=torch.zeros_like(principal),
-        centre=centre,
-        scale=scale,
-        rotation=rotation,
-    )
+    return SyntheticBatch(inputs, virtual - root[:, None], root, focal, torch.zeros_like(principal), centre, scale)
 
 
 @dataclass

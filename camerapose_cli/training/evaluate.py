@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from camerapose_cli.config import MocapSection, Split, SynthSection
+from camerapose_cli.config import LifterNoiseSection, MocapSection, Split, SynthSection
 from camerapose_cli.core.metrics import per_joint_error
 from camerapose_cli.core.skeleton import H36M17_JOINTS, NUM_H36M_JOINTS
 from camerapose_cli.errors import InputError
@@ -24,10 +24,17 @@ EVAL_BATCH = 8192  # poses per forward pass
 
 @torch.no_grad()
 def evaluate_on_bodies(
-    model: Lifter, bodies: np.ndarray, synth_cfg: SynthSection, *, noise_frac: float, seed: int
+    model: Lifter,
+    bodies: np.ndarray,
+    synth_cfg: SynthSection,
+    noise_cfg: LifterNoiseSection,
+    *,
+    noise_frac: float,
+    seed: int,
 ) -> dict[str, Any]:
-    """Film bodies (N, 21, 3) with seeded virtual cameras and report the MPJPE family (mm) and per-joint errors."""
-    cfg = synth_cfg.with_values(noise_frac=(noise_frac, noise_frac), drop_prob=(0.0, 0.0))
+    """Film bodies (N, 21, 3) with seeded virtual cameras and report the MPJPE family (mm) and per-joint errors.
+    `noise_frac` > 0: Gaussian 2D noise of that sigma (fraction of the person's extent), no dropped joints."""
+    noise = noise_cfg.with_values(noise_frac=(noise_frac, noise_frac), drop_prob=(0.0, 0.0)) if noise_frac > 0 else None
     gen = torch.Generator().manual_seed(seed)
     sums: dict[str, float] = {}
     joint_sum = torch.zeros(NUM_H36M_JOINTS)
@@ -35,7 +42,7 @@ def evaluate_on_bodies(
     points = torch.from_numpy(bodies)
     model.eval()
     for start in range(0, len(points), EVAL_BATCH):
-        chunk = make_batch(points[start : start + EVAL_BATCH], cfg, gen, augment=False, corrupt=noise_frac > 0)
+        chunk = make_batch(points[start : start + EVAL_BATCH], synth_cfg, gen, noise, augment=False)
         out = model(chunk.inputs)
         n = len(chunk.inputs)
         for key, value in evaluate_lifter(model, chunk, out).items():

@@ -19,7 +19,14 @@ import numpy as np
 import torch
 
 from camerapose_cli import __version__
-from camerapose_cli.config import RefineNoiseSection, SynthSection, TrainRefinerSection, TrainSection, WeakSection
+from camerapose_cli.config import (
+    LifterNoiseSection,
+    RefineNoiseSection,
+    SynthSection,
+    TrainRefinerSection,
+    TrainSection,
+    WeakSection,
+)
 from camerapose_cli.core.geometry import lifter_inputs, normalize_track
 from camerapose_cli.core.metrics import bone_lengths, mpjpe, n_mpjpe, pa_mpjpe
 from camerapose_cli.core.skeleton import H36M17_BONES
@@ -262,6 +269,7 @@ def train_lifter(
     train_clips: list[str],
     val_clips: list[str],
     synth_cfg: SynthSection,
+    noise_cfg: LifterNoiseSection,
     train_cfg: TrainSection,
     out_dir: Path,
     *,
@@ -286,7 +294,7 @@ def train_lifter(
     points = torch.from_numpy(mocap.points)
     val_gen = torch.Generator().manual_seed(seed + 1)
     val_idx = sample_frames(mocap.frames_of(val_clips), train_cfg.val_samples, np.random.default_rng(seed + 1))
-    val_batch = make_batch(points[val_idx], synth_cfg, val_gen, augment=False, corrupt=False)
+    val_batch = make_batch(points[val_idx], synth_cfg, val_gen, None, augment=False)
     if weak is not None:
         assert weak_cfg is not None
         bone_band = bone_length_band(points[torch.from_numpy(train_frames)], synth_cfg, seed, weak_cfg.bone_quantile)
@@ -295,7 +303,7 @@ def train_lifter(
         )
 
     def step_fn(rng: np.random.Generator, gen: torch.Generator) -> dict[str, torch.Tensor]:
-        batch = make_batch(points[sample_frames(train_frames, train_cfg.batch_size, rng)], synth_cfg, gen)
+        batch = make_batch(points[sample_frames(train_frames, train_cfg.batch_size, rng)], synth_cfg, gen, noise_cfg)
         if weak is None:
             return lifter_losses(model(batch.inputs), batch, train_cfg)
         pick = torch.from_numpy(rng.integers(0, len(weak_kp), weak_cfg.batch_size))

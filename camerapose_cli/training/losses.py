@@ -90,8 +90,7 @@ def symmetry_prior(body: torch.Tensor) -> torch.Tensor:
     """Mean squared log ratio of left to right limb lengths (thighs, shins, upper arms, forearms).
 
     Squared, not the absolute difference: an L1 penalty's gradient keeps its full size at symmetry and, summed
-    over a batch, shakes the shared layers in every step; measured, it cost more 3D accuracy than any other
-    2D-only loss (docs/experiments.md).
+    over a batch, shakes the shared layers in every step (docs/experiments.md).
     """
     left, right = (lengths.clamp(min=1e-4) for lengths in limb_pair_lengths(body))
     return torch.log(left / right).pow(2).mean()

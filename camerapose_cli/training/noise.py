@@ -24,7 +24,7 @@ from camerapose_cli.io.coco import read_coco_keypoints
 from camerapose_cli.io.video import iter_frame_batches, probe
 
 if TYPE_CHECKING:  # types only: config and the detector sit above this module's users
-    from camerapose_cli.config import RefineNoiseSection, SynthSection
+    from camerapose_cli.config import LifterNoiseSection, RefineNoiseSection
     from camerapose_cli.detect.pose2d import PoseDetector
 
 CONF_BINS = (0.0, 0.3, 0.5, 0.7, 0.85, 1.01)
@@ -138,7 +138,7 @@ def uniform(n: int, low: float, high: float, gen: torch.Generator) -> torch.Tens
 
 
 def corrupt_keypoints(
-    keypoints: torch.Tensor, cfg: SynthSection, gen: torch.Generator
+    keypoints: torch.Tensor, cfg: LifterNoiseSection, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Detector-like noise on clean 2D (N, 17, 2): Gaussian jitter scaled by the person's size, dropped joints.
 
@@ -151,9 +151,9 @@ def corrupt_keypoints(
     noisy = keypoints + noise
     # Confidence falls as the error grows, as the detector's does.
     err = noise.norm(dim=-1) / extent[:, None].clamp(min=1)
-    conf = (1.0 - err * cfg.conf_per_error - 0.15 * torch.rand(n, j, generator=gen)).clamp(0.3, 1.0)
+    conf = (1.0 - err * cfg.conf_per_error - cfg.conf_jitter * torch.rand(n, j, generator=gen)).clamp(*cfg.conf_range)
     dropped = torch.rand(n, j, generator=gen) < uniform(n, *cfg.drop_prob, gen)[:, None]
-    wander = (torch.rand(n, j, 2, generator=gen) - 0.5) * extent[:, None, None] * 0.5
+    wander = (torch.rand(n, j, 2, generator=gen) - 0.5) * extent[:, None, None] * cfg.drop_wander
     noisy = torch.where(dropped[..., None], keypoints + wander, noisy)
     conf = torch.where(dropped, torch.rand(n, j, generator=gen) * cfg.dropped_conf_max, conf)
     return noisy, conf

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from camerapose_cli.config import ModelKind, Preset, TrainSection
+from camerapose_cli.core.skeleton import BVH_JOINT_NAMES
 from camerapose_cli.errors import UsageError
 from camerapose_cli.io.atomic import atomic_output
 from camerapose_cli.io.mocap import MocapSet, load_mocap
 from camerapose_cli.io.resources import shipped_dir
-from camerapose_cli.models.checkpoints import default_weights, read_checkpoint, save_checkpoint, to_half
+from camerapose_cli.models.checkpoints import default_weights, load_model, read_checkpoint, save_checkpoint, to_half
 from camerapose_cli.progress import StepReporter, info
 from camerapose_cli.training.loop import finetune_config, train_lifter, train_refiner
 from camerapose_cli.training.noise import NoiseCalibration
@@ -59,6 +60,9 @@ def read_joint_map(path: Path) -> dict[str, str | list[str]]:
         raise UsageError(f"{path}: not a readable joint-map TOML file ({exc})") from None
     if not isinstance(joints, dict) or not all(isinstance(v, (str, list)) for v in joints.values()):
         raise UsageError(f"{path}: [joints] must map body points to a BVH joint name or a list of names")
+    unknown = sorted(set(joints) - set(BVH_JOINT_NAMES))
+    if unknown:
+        raise UsageError(f"{path}: unknown body point {unknown[0]!r} in [joints]; known: {', '.join(BVH_JOINT_NAMES)}")
     return joints
 
 
@@ -94,7 +98,7 @@ def run_training(
     if weak_2d and init is None and not from_scratch:
         init = default_weights("lifter")
     if init is not None:
-        read_checkpoint(init)  # a bad file is a usage error now, not after the mocap is read
+        load_model(init, model)  # a wrong or bad file is a usage error now, not after the mocap is read
     joints = read_joint_map(joint_map) if joint_map is not None else None
     last = out / ("last.pt" if model == "lifter" else "refiner_last.pt")
     if restart:
@@ -126,6 +130,7 @@ def run_training(
                 splits["train"],
                 splits["val"],
                 preset.synth,
+                preset.lifter_noise,
                 cfg,
                 out,
                 on_step=progress.update,

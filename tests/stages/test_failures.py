@@ -134,6 +134,35 @@ def test_usage_errors_exit_2(tmp_path):
     assert run_cli("extract", str(STREET), "--bogus-flag").returncode == 2
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["extract", "{video}", "--tracker", "bytetrak"],
+        ["extract", "{video}", "--device", "gpu"],
+        ["extract", "{video}", "--batch-size", "0"],
+        ["eval", "--mocap", "{video}", "--split", "test_unsen"],
+        ["train", "--mocap", "{video}", "--model", "lfter"],
+    ],
+    ids=["tracker", "device", "batch-size", "split", "model"],
+)
+def test_a_mistyped_choice_is_a_usage_error_before_any_input(tmp_path, args):
+    out = tmp_path / "out"
+    result = run_cli(
+        *[a.format(video=STREET) for a in args],
+        "--out" if args[0] != "eval" else "--json",
+        *([str(out)] if args[0] != "eval" else []),
+    )
+    assert result.returncode == 2, result.stderr
+    assert not out.exists()  # nothing was processed: no manifest full of failures
+
+
+def test_train_refuses_bad_inputs_with_one_line_and_exit_2(tmp_path):
+    not_bvh = tmp_path / "clip.bvh"
+    not_bvh.write_text("this is not motion capture")
+    result = run_cli("train", "--mocap", str(not_bvh), "--out", str(tmp_path / "t"), "--steps", "1", "--quiet")
+    assert result.returncode == 2 and result.stderr.strip() == f"error: {not_bvh}: not a BVH file (no HIERARCHY)"
+
+
 def outputs_of(out: Path) -> dict[str, object]:
     """Every table's rows (keypoint columns) and every overlay's frame count: what must survive a kill."""
     import av

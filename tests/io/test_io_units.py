@@ -1,7 +1,8 @@
-"""Small pure pieces: letterbox geometry, presets, prefetching, atomic writes, the table schema."""
+"""Small pure pieces of io: prefetching, atomic writes, the table schema."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -11,60 +12,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from camerapose_cli.config import available_presets, load_preset
-from camerapose_cli.detect.pose2d import letterbox_geometry
-from camerapose_cli.errors import ConfigError, SchemaError
+from camerapose_cli.errors import SchemaError
 from camerapose_cli.io.atomic import atomic_output, partial_path, remove_stale_partials
 from camerapose_cli.io.prefetch import prefetch
-from camerapose_cli.io.schema import KEYPOINTS2D_SCHEMA, Keypoints2DWriter, KeypointTable, read_keypoints2d
-
-
-@pytest.mark.parametrize("size", [(1080, 1920), (1920, 1080), (960, 540), (333, 517), (640, 640)])
-@pytest.mark.parametrize("imgsz", [640, 480])
-def test_letterbox_geometry_matches_ultralytics(size, imgsz):
-    from ultralytics.data.augment import LetterBox
-
-    width, height = size
-    image = np.zeros((height, width, 3), np.uint8)
-    theirs = LetterBox(new_shape=(imgsz, imgsz), auto=True, stride=32)(image=image)
-    geometry = letterbox_geometry(width, height, imgsz)
-    assert theirs.shape[:2] == (geometry.padded[1], geometry.padded[0])
-    # The padding band Ultralytics fills with grey sits exactly where ours says.
-    left, top = geometry.pad
-    assert (theirs[top : top + geometry.resized[1], left : left + geometry.resized[0]] == 0).all()
-
-
-def test_letterbox_maps_network_pixels_back_to_the_frame():
-    geometry = letterbox_geometry(1080, 1920, 640)
-    corners = np.array(
-        [
-            [geometry.pad[0], geometry.pad[1]],
-            [geometry.pad[0] + geometry.resized[0], geometry.pad[1] + geometry.resized[1]],
-        ],
-        np.float32,
-    )
-    np.testing.assert_allclose(geometry.to_source(corners), [[0, 0], [1080, 1920]], atol=1e-3)
-
-
-def test_shipped_presets_load_and_override():
-    assert {"default", "cpu-fast"} <= set(available_presets())
-    default = load_preset("default").extract
-    fast = load_preset("cpu-fast").extract.with_values(batch_size=2)
-    assert fast.imgsz < default.imgsz and fast.batch_size == 2
-    with pytest.raises(ConfigError, match="no_such_key"):
-        load_preset("default").extract.with_values(no_such_key=1)
-    with pytest.raises(ConfigError, match="batch_size"):
-        load_preset("default").extract.with_values(batch_size=0)
-    with pytest.raises(ConfigError, match="no preset"):
-        load_preset("no-such-preset")
-
-
-def test_preset_from_a_path(tmp_path):
-    path = tmp_path / "mine.toml"
-    path.write_text('name = "mine"\n[extract]\nimgsz = 320\n')
-    preset = load_preset(str(path))
-    assert preset.name == "mine" and preset.extract.imgsz == 320
-    assert preset.lift == load_preset("default").lift  # what the file leaves out comes from the defaults
+from camerapose_cli.io.resources import file_sha256
+from camerapose_cli.io.schema import (
+    KEYPOINTS2D_SCHEMA,
+    Keypoints2DWriter,
+    KeypointTable,
+    find_keypoints2d_tables,
+    read_keypoints2d,
+)
 
 
 def test_prefetch_keeps_order_and_reraises():
@@ -82,15 +40,20 @@ def test_prefetch_keeps_order_and_reraises():
 
 
 def test_prefetch_overlaps_producer_and_consumer():
-    def slow_items():
-        for i in range(4):
-            time.sleep(0.1)
-            yield i
+    """The consumer holds the first item until the producer has started on the next: only concurrency gets there."""
+    next_started = threading.Event()
 
-    started = time.perf_counter()
-    for _ in prefetch(slow_items(), depth=2):
-        time.sleep(0.1)
-    assert time.perf_counter() - started < 0.75  # serial would take 0.8 s
+    def items():
+        yield 0
+        next_started.set()
+        yield 1
+
+    seen = []
+    for item in prefetch(items(), depth=2):
+        if item == 0:
+            assert next_started.wait(timeout=30), "the producer did not run while the consumer worked"
+        seen.append(item)
+    assert seen == [0, 1]
 
 
 def test_prefetch_stops_its_thread_when_the_consumer_stops():
@@ -173,3 +136,36 @@ def test_reader_rejects_tables_that_break_the_contract(tmp_path):
     garbage.write_text("nope")
     with pytest.raises(SchemaError, match="not a readable Parquet file"):
         read_keypoints2d(garbage)
+
+
+def test_file_hash_follows_a_rewritten_file(tmp_path):
+    path = tmp_path / "weights.pt"
+    path.write_bytes(b"first")
+    first = file_sha256(path)
+    path.write_bytes(b"second, longer")
+    assert file_sha256(path) != first
+    os.utime(path, ns=(1, 1))
+    path.write_bytes(b"third!, longer")  # same size as the second
+    os.utime(path, ns=(2, 2))
+    assert file_sha256(path) == hashlib.sha256(b"third!, longer").hexdigest()
+
+
+def test_one_rule_finds_the_keypoints2d_tables(tmp_path):
+    run = tmp_path / "run"
+    for rel in (
+        "keypoints2d/a.mp4.parquet",
+        "keypoints2d/sub/b.mp4.parquet",
+        "keypoints2d_refined/a.mp4.parquet",
+        "keypoints3d/a.mp4.parquet",
+        "manifest.parquet",
+        "keypoints2d/.c.mp4.parquet.partial-1.parquet",
+    ):
+        (run / rel).parent.mkdir(parents=True, exist_ok=True)
+        (run / rel).write_bytes(b"")
+    root, tables = find_keypoints2d_tables(run)
+    assert root == run / "keypoints2d"
+    assert [t.relative_to(root).as_posix() for t in tables] == ["a.mp4.parquet", "sub/b.mp4.parquet"]
+    root, tables = find_keypoints2d_tables(run / "keypoints2d_refined")
+    assert [t.name for t in tables] == ["a.mp4.parquet"]
+    (run / "keypoints2d_refined" / "manifest_refine.parquet").write_bytes(b"")
+    assert [t.name for t in find_keypoints2d_tables(run / "keypoints2d_refined")[1]] == ["a.mp4.parquet"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA, require_shared
+from conftest import SHARED_DATA, require_shared, run_cli
 
 from camerapose_cli.config import MocapSection
 from camerapose_cli.core.skeleton import BODY_INDEX
@@ -213,3 +213,40 @@ def test_bandai_mocap_reads_from_the_archive():
     lead = walk[:, BODY_INDEX["neck_nose"]] - walk[:, BODY_INDEX["thorax"]]
     assert (lead @ travel > 0).mean() > 0.95
     assert 1.4 < walk[:, BODY_INDEX["head"], 1].mean() - walk[:, :, 1].min() < 2.0  # standing height, metres
+
+
+def test_train_refuses_a_bad_joint_map_with_one_line(tmp_path):
+    clip = tmp_path / "clip.bvh"
+    clip.write_text(t_pose_bvh(CMU, 100.0))
+    joint_map = tmp_path / "map.toml"
+    joint_map.write_text('[joints]\ntail = "Tail"\n')
+    result = run_cli("train", "--mocap", str(clip), "--joint-map", str(joint_map), "--out", str(tmp_path / "t"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip().splitlines() == [result.stderr.strip()] and "unknown body point 'tail'" in result.stderr
+    )
+    joint_map.write_text("[joints\n")
+    result = run_cli("train", "--mocap", str(clip), "--joint-map", str(joint_map), "--out", str(tmp_path / "t"))
+    assert result.returncode == 2 and "not a readable joint-map TOML file" in result.stderr
+
+
+def test_the_preset_unit_overrides_the_guess():
+    text = t_pose_bvh(CMU, 1.0)  # a body in metres
+    guessed = body_points_from_bvh(parse_bvh(text))
+    as_cm = body_points_from_bvh(parse_bvh(text), unit="cm")
+    joints = [BODY_INDEX[p] for p in ("pelvis", "l_hip", "r_knee", "l_wrist", "r_shoulder", "thorax")]
+    np.testing.assert_allclose(as_cm[:, joints], guessed[:, joints] * 0.01, atol=1e-6)
+
+
+def test_mocap_cache_follows_the_reader_code(tmp_path, monkeypatch):
+    import camerapose_cli.io.mocap as mocap
+
+    (tmp_path / "bvh").mkdir()
+    (tmp_path / "bvh" / "a.bvh").write_text(t_pose_bvh(CMU, 100.0))
+    monkeypatch.setenv("CAMERAPOSE_CACHE", str(tmp_path / "cache"))
+    load_mocap(tmp_path / "bvh")
+    load_mocap(tmp_path / "bvh")
+    assert len(list((tmp_path / "cache").glob("mocap-*.npz"))) == 1  # the second read came from the cache
+    monkeypatch.setattr(mocap, "_reader_code_digest", lambda: "the reader changed")
+    load_mocap(tmp_path / "bvh")
+    assert len(list((tmp_path / "cache").glob("mocap-*.npz"))) == 2  # a changed reader does not reuse it

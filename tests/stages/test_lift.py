@@ -1,0 +1,107 @@
+"""The lifter: a tiny training run, resume, the lift stage end to end, and eval on mocap and H36M files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import ARCHIVE, run_cli
+
+from camerapose_cli.config import load_preset
+from camerapose_cli.io.schema import KEYPOINTS3D_SCHEMA, read_keypoints2d, read_metadata
+from camerapose_cli.training.splits import split_clips
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def lift_run(extract_run):
+    out, _ = extract_run
+    result = run_cli("lift", str(out), "--json", "--overlay")
+    assert result.returncode == 0, result.stderr
+    return out, json.loads(result.stdout)
+
+
+def test_lift_writes_metric_3d_for_every_2d_row(lift_run):
+    out, summary = lift_run
+    assert summary["done"] == 3 and summary["failed"] == 0
+    for table_path in sorted((out / "keypoints2d").glob("*.parquet")):
+        lifted_path = out / "keypoints3d" / table_path.name
+        assert pq.read_schema(lifted_path).equals(KEYPOINTS3D_SCHEMA, check_metadata=False)
+        frame = pd.read_parquet(lifted_path)
+        table = read_keypoints2d(table_path)
+        assert len(frame) == len(table)
+        np.testing.assert_array_equal(frame["frame"], table.frame)
+        np.testing.assert_array_equal(frame["track_id"], table.track_id)
+        xyz = np.stack([np.stack(frame[c].to_numpy()) for c in ("kp3d_x", "kp3d_y", "kp3d_z")], -1)
+        assert np.abs(xyz[:, 0]).max() < 1e-5  # pelvis-relative
+        root = np.stack(frame["root_cam"].to_numpy())
+        assert (root[:, 2] > 0.5).all()  # in front of the camera
+        thigh = np.linalg.norm(xyz[:, 5] - xyz[:, 4], axis=-1)
+        assert 0.25 < np.median(thigh) < 0.6  # metres, a human thigh
+        assert read_metadata(lifted_path)["lifter_sha256"]
+
+
+def test_lift_reprojects_onto_the_detections(lift_run):
+    out, _ = lift_run
+    name = "courtyard_dribble_40f.mp4.parquet"
+    frame = pd.read_parquet(out / "keypoints3d" / name)
+    table = read_keypoints2d(out / "keypoints2d" / name)
+    height = np.ptp(table.keypoints[..., 1], axis=1)
+    assert np.median(frame["reproj_err_px"] / height) < 0.08
+
+
+def test_lift_overlay_has_the_source_frame_count(lift_run):
+    import av
+
+    out, _ = lift_run
+    with av.open(str(out / "overlays3d" / "courtyard_dribble_40f.mp4.mp4")) as c:
+        frames = list(c.decode(video=0))
+    assert len(frames) == 40 and frames[0].width > frames[0].height / 2
+
+
+def test_lift_skips_done_and_reports_bad_tables(lift_run, tmp_path):
+    out, _ = lift_run
+    again = run_cli("lift", str(out), "--json")
+    assert json.loads(again.stdout)["skipped"] == 3
+    bad = tmp_path / "run" / "keypoints2d"
+    bad.mkdir(parents=True)
+    pq.write_table(pa.table({"video": ["x"], "frame": [0]}), bad / "broken.mp4.parquet")
+    result = run_cli("lift", str(tmp_path / "run"), "--json")
+    assert result.returncode == 1
+    assert "missing column" in json.loads(result.stdout)["results"][0]["error"]
+    assert "broken.mp4.parquet" in result.stderr
+
+
+def test_eval_on_a_held_out_mocap_split(bandai):
+    result = run_cli("eval", "--mocap", str(ARCHIVE), "--split", "test_unseen", "--stride", "20", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["poses"] > 100
+    # Measured 81.0 / 64.1 mm (shipped lifter); the bounds leave about 10% for other platforms' numerics.
+    assert 0 < report["pa_mpjpe_mm"] < 70 and report["pa_mpjpe_mm"] < report["mpjpe_mm"] < 90
+    assert set(report["per_joint_mm"]) >= {"pelvis", "l_wrist", "head"}
+
+
+@pytest.mark.parametrize("z_up", [True, False], ids=["z-up", "y-up"])
+def test_eval_reads_the_videopose3d_h36m_layout(bandai, tmp_path, z_up):
+    """A data_3d_h36m.npz built from held-out mocap: 32 joints, Z up as VideoPose3D stores it, or Y up."""
+    from camerapose_cli.core.skeleton import H36M32_TO_17
+
+    splits = split_clips(bandai.names, load_preset("default").mocap)
+    clip = bandai.clip(splits["test_seen"][0])[:, :17]
+    positions = np.zeros((len(clip), 32, 3), np.float32)
+    positions[:, list(H36M32_TO_17)] = clip[..., [0, 2, 1]] * np.array([1, -1, 1]) if z_up else clip
+    path = tmp_path / "data_3d_h36m.npz"
+    np.savez(path, positions_3d={"S9": {"Walking": positions}})
+    result = run_cli("eval", "--h36m", str(path), "--subjects", "S9", "--stride", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["poses"] == len(range(0, len(clip), 2))
+    assert report["mpjpe_mm"] < 58  # measured 50.3 mm for either up axis; about 15% margin
+    missing = run_cli("eval", "--h36m", str(path), "--subjects", "S1")
+    assert missing.returncode == 2 and "no subject 'S1'" in missing.stderr

@@ -242,16 +242,7 @@ def extract_frames(
     """Detect, pose and track people in one clip's RGB frames (T, H, W, 3), in memory: a KeypointTable."""
     config = _preset(preset).extract
     model = Path(pose_model) if pose_model is not None else Path(config.pose_model or default_pose_model())
-    detector = PoseDetector(
-        model,
-        imgsz=config.imgsz,
-        device=config.device,
-        half=config.half,
-        conf=config.conf,
-        iou=config.iou,
-        max_det=config.max_det,
-        threads=config.threads,
-    )
+    detector = PoseDetector.from_config(model, config)
     height, width = frames.shape[1:3]
     info = MediaInfo(Path(name), width, height, 0, fps, len(frames), False)
     geometry = detector.geometry(width, height)

@@ -121,11 +121,18 @@ class LifterNoiseSection(Section):
     drop_wander: float
 
 
-class TrainSection(Section):
+class ScheduleSection(Section):
+    """What every training loop reads (training.loop.run_loop)."""
+
     steps: int = Field(ge=1)
     batch_size: int = Field(ge=1)
     lr: float = Field(gt=0)
     lr_final: float = Field(gt=0)
+    seed: int
+    threads: int = Field(ge=0)
+
+
+class TrainSection(ScheduleSection):
     w_pose: float
     w_camera: float
     w_reproj: float
@@ -134,8 +141,6 @@ class TrainSection(Section):
     hidden: int = Field(ge=1)
     blocks: int = Field(ge=0)
     dropout: float = Field(ge=0, lt=1)
-    seed: int
-    threads: int = Field(ge=0)
 
 
 class LiftSection(Section):
@@ -149,12 +154,8 @@ class RefineSection(Section):
     min_track_frames: int = Field(ge=1)
 
 
-class TrainRefinerSection(Section):
+class TrainRefinerSection(ScheduleSection):
     stride: tuple[int, ...]
-    steps: int = Field(ge=1)
-    batch_size: int = Field(ge=1)
-    lr: float = Field(gt=0)
-    lr_final: float = Field(gt=0)
     anchor: float = Field(ge=0)
     trust_floor: float = Field(ge=0, lt=1)
     trust_power: float
@@ -162,8 +163,6 @@ class TrainRefinerSection(Section):
     w_conf: float
     channels: int = Field(ge=1)
     save_every: int = Field(ge=1)
-    seed: int
-    threads: int = Field(ge=0)
     calibration: str
 
 

@@ -76,7 +76,8 @@ H36M17_FLIP: tuple[int, ...] = (0, 4, 5, 6, 1, 2, 3, 7, 8, 9, 10, 14, 15, 16, 11
 H36M17_BONES: tuple[tuple[int, int], ...] = tuple((p, c) for c, p in enumerate(H36M17_PARENTS) if p >= 0)
 
 # The body points that mocap is turned into: the 17 H36M joints plus the four face points COCO needs.
-BODY_POINTS: tuple[str, ...] = H36M17_JOINTS + ("l_eye", "r_eye", "l_ear", "r_ear")
+FACE_POINTS: tuple[str, ...] = ("l_eye", "r_eye", "l_ear", "r_ear")
+BODY_POINTS: tuple[str, ...] = H36M17_JOINTS + FACE_POINTS
 BODY_INDEX = {name: i for i, name in enumerate(BODY_POINTS)}
 
 # Each COCO-17 keypoint as a body point.

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from camerapose_cli.config import ExtractSection
 from camerapose_cli.core.skeleton import NUM_COCO_JOINTS
 from camerapose_cli.errors import CheckpointError, UsageError
 
@@ -108,6 +109,20 @@ class PoseDetector:
         self.conf, self.iou, self.max_det = conf, iou, max_det
         self.end2end = bool(getattr(net, "end2end", False))
         self.model_path = Path(model_path)
+
+    @classmethod
+    def from_config(cls, model_path: Path, config: ExtractSection) -> PoseDetector:
+        """A detector with the [extract] section's input size, device, fp16, thresholds and CPU threads."""
+        return cls(
+            model_path,
+            imgsz=config.imgsz,
+            device=config.device,
+            half=config.half,
+            conf=config.conf,
+            iou=config.iou,
+            max_det=config.max_det,
+            threads=config.threads,
+        )
 
     def geometry(self, width: int, height: int) -> LetterboxGeometry:
         return letterbox_geometry(width, height, self.imgsz, self.stride)

@@ -7,12 +7,18 @@ from pathlib import Path
 import numpy as np
 
 from camerapose_cli.core.body import place_head_points, torso_frame, y_up_rotation
-from camerapose_cli.core.skeleton import BODY_POINTS, H36M17_JOINTS, H36M32_TO_17, HEAD_FRAME_OFFSETS, NUM_H36M32_JOINTS
+from camerapose_cli.core.skeleton import (
+    BODY_POINTS,
+    FACE_POINTS,
+    H36M17_JOINTS,
+    H36M32_TO_17,
+    HEAD_FRAME_OFFSETS,
+    NUM_H36M32_JOINTS,
+)
 from camerapose_cli.errors import InputError
 
 _HEAD_TOP = H36M17_JOINTS.index("head")
 _PELVIS = H36M17_JOINTS.index("pelvis")
-_FACE_POINTS = ("l_eye", "r_eye", "l_ear", "r_ear")
 
 
 def h36m_body_points(positions: np.ndarray) -> np.ndarray:
@@ -27,7 +33,7 @@ def h36m_body_points(positions: np.ndarray) -> np.ndarray:
     body[:, : len(H36M17_JOINTS)] = positions
     axes = torso_frame(body)
     origin = positions[:, _HEAD_TOP] - axes @ np.asarray(HEAD_FRAME_OFFSETS["head"])
-    place_head_points(body, origin, axes, _FACE_POINTS)
+    place_head_points(body, origin, axes, FACE_POINTS)
     return body.astype(np.float32)
 
 

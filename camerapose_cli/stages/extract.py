@@ -80,16 +80,7 @@ class ExtractStage(Stage):
 
     def __init__(self, config: ExtractSection, overlay: OverlaySection, pose_model: Path, preset_name: str) -> None:
         self.config, self.overlay = config, overlay
-        self.detector = PoseDetector(
-            pose_model,
-            imgsz=config.imgsz,
-            device=config.device,
-            half=config.half,
-            conf=config.conf,
-            iou=config.iou,
-            max_det=config.max_det,
-            threads=config.threads,
-        )
+        self.detector = PoseDetector.from_config(pose_model, config)
         self.model_name, self.model_sha256, self.preset_name = pose_model.name, file_sha256(pose_model), preset_name
 
     def settings(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from camerapose_cli import __version__
 from camerapose_cli.config import (
     LifterNoiseSection,
     RefineNoiseSection,
+    ScheduleSection,
     SynthSection,
     TrainRefinerSection,
     TrainSection,
@@ -65,9 +66,7 @@ class TrainReport:
 class Optimization:
     """A model's optimizer with exponential learning-rate decay, and the resumable state of its run."""
 
-    def __init__(
-        self, model: torch.nn.Module, cfg: TrainSection | TrainRefinerSection, last: Path, clip_norm: float
-    ) -> None:
+    def __init__(self, model: torch.nn.Module, cfg: ScheduleSection, last: Path, clip_norm: float) -> None:
         self.model, self.last, self.clip_norm = model, last, clip_norm
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
         decay = (cfg.lr_final / cfg.lr) ** (1 / max(cfg.steps, 1))
@@ -114,7 +113,7 @@ def seed_and_threads(seed: int, threads: int) -> None:
 
 def run_loop(
     model: Lifter | Refiner,
-    cfg: TrainSection | TrainRefinerSection,
+    cfg: ScheduleSection,
     last: Path,
     clip_norm: float,
     step_fn: StepFn,

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from camerapose_cli import __version__
 from camerapose_cli.config import ModelKind, Split, Tracker, check_device
@@ -353,10 +356,6 @@ def evaluate(
 
 
 def _print_eval_table(result: dict, noise: float) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
     table = Table(title=escape(f"{result['source']}: {result['poses']} poses, 2D noise {noise:.0%} of height"))
     table.add_column("joint")
     table.add_column("error (mm)", justify="right")

@@ -52,7 +52,8 @@ class Section(BaseModel):
         try:
             return type(self).model_validate({**self.model_dump(), **updates})
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, type(self).__name__)) from None
+            table = next((name for name, cls in SECTIONS.items() if cls is type(self)), type(self).__name__)
+            raise ConfigError(_describe(exc, f"[{table}]")) from None
 
     def result_settings(self) -> dict[str, Any]:
         """The settings that change a stage's output: what skip-if-current fingerprints."""

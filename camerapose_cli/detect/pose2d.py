@@ -86,7 +86,7 @@ class PoseDetector:
         max_det: int = 100,
         threads: int = 0,
     ) -> None:
-        from ultralytics import YOLO
+        from ultralytics import YOLO  # lazy, as all of Ultralytics here: lift and train never load it
 
         try:
             yolo = YOLO(str(model_path), task="pose")

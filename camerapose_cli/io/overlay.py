@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Protocol
 
 import cv2
+import ffmpeg
+import imageio_ffmpeg
 import numpy as np
 
 from camerapose_cli.core.skeleton import COCO17_BONES, H36M17_BONES
@@ -187,9 +189,6 @@ def _finish_encoder(encoder) -> None:
 
 
 def _start_encoder(info: MediaInfo, out_path: Path, params: OverlayStyle):
-    import ffmpeg
-    import imageio_ffmpeg
-
     fps = info.fps if info.fps > 0 else 25.0
     stream = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{info.width}x{info.height}", framerate=fps)
     # yuv420p needs even sides; pad odd ones by a pixel rather than rescale.

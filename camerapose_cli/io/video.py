@@ -12,9 +12,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
+import decord
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from camerapose_cli.errors import InputError
+
+decord.bridge.set_bridge("native")
+decord.logging.set_level(decord.logging.QUIET)  # its libav warnings; our errors say what failed
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm"})
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
@@ -69,8 +75,6 @@ def probe(path: Path) -> MediaInfo:
         image = _open_image(path)
         return MediaInfo(path, image.width, image.height, 0, 0.0, 1, True)
 
-    import av
-
     try:
         container = av.open(str(path))
     except av.error.FFmpegError as exc:
@@ -110,10 +114,6 @@ def iter_frame_batches(info: MediaInfo, batch_size: int, size: tuple[int, int] |
         yield _image_batch(info, size)
         return
     try:
-        import decord
-
-        decord.bridge.set_bridge("native")
-        decord.logging.set_level(decord.logging.QUIET)  # its libav warnings; our errors say what failed
         reader = _open_decord(info, size)
     except Exception:  # decord can't open some containers/codecs; PyAV can
         reader = None
@@ -124,8 +124,6 @@ def iter_frame_batches(info: MediaInfo, batch_size: int, size: tuple[int, int] |
 
 
 def _open_image(path: Path):
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     try:
         with Image.open(path) as raw:
             return ImageOps.exif_transpose(raw).convert("RGB")
@@ -134,8 +132,6 @@ def _open_image(path: Path):
 
 
 def _image_batch(info: MediaInfo, size: tuple[int, int] | None) -> FrameBatch:
-    from PIL import Image
-
     image = _open_image(info.path)
     if size is not None and size != image.size:
         image = image.resize(size, Image.Resampling.BILINEAR)
@@ -156,8 +152,6 @@ def _to_display(frames: np.ndarray, rotation: int) -> np.ndarray:
 
 
 def _open_decord(info: MediaInfo, size: tuple[int, int] | None):
-    import decord
-
     # decord applies the display rotation itself, so it takes sizes in display orientation.
     width, height = size if size is not None else (info.width, info.height)
     reader = decord.VideoReader(str(info.path), ctx=decord.cpu(0), width=width, height=height)
@@ -167,8 +161,6 @@ def _open_decord(info: MediaInfo, size: tuple[int, int] | None):
 
 
 def _iter_decord(reader, info: MediaInfo, batch_size: int) -> Iterator[FrameBatch]:
-    import decord
-
     total = len(reader)
     for start in range(0, total, batch_size):
         indices = np.arange(start, min(start + batch_size, total), dtype=np.int64)
@@ -182,8 +174,6 @@ def _iter_decord(reader, info: MediaInfo, batch_size: int) -> Iterator[FrameBatc
 
 
 def _iter_pyav(info: MediaInfo, batch_size: int, size: tuple[int, int] | None) -> Iterator[FrameBatch]:
-    import av
-
     width, height = _coded_size(info, size)
     frames: list[np.ndarray] = []
     times: list[float] = []

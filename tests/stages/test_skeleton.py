@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from camerapose_cli.errors import InputError
+from camerapose_cli.io.atomic import PARTIAL_MARK
 from camerapose_cli.io.schema import read_metadata, write_parquet
 from camerapose_cli.progress import QuietReporter
 from camerapose_cli.stages.base import ERROR_LOG, Job, Stage, run_stage
@@ -114,3 +115,14 @@ def test_an_unexpected_error_leaves_one_line_and_a_traceback_in_the_run_folder(j
     assert len(err) == 1 and ERROR_LOG in err[0]
     log = (out / ERROR_LOG).read_text()
     assert "Traceback" in log and "write_table" in log and str(job.source) in log
+
+
+def test_partials_of_killed_runs_are_removed_in_every_output_folder(job, tmp_path):
+    out = tmp_path / "out"
+    dead_pid = 2**22 + 12345  # above Linux's pid_max: no live process has it
+    stale = [out / folder / f".clip.mp4{PARTIAL_MARK}{dead_pid}.parquet" for folder in ("tables", "overlays3d", "x/y")]
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half")
+    run(CountingStage(), job, out)
+    assert not any(path.exists() for path in stale)

@@ -1,1 +1,1 @@
-"""detect"""
+"""2D pose: batched YOLO person and keypoint detection, and Ultralytics tracking."""

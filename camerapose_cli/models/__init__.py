@@ -1,1 +1,1 @@
-"""Neural networks: the 2D-to-3D lifter with its camera branch, and the 2D refiner."""
+"""The networks (lifter with its camera branch, refiner) and their checkpoints."""

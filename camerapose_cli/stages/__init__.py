@@ -1,1 +1,1 @@
-"""stages"""
+"""Batch stages on the one stage skeleton (base): extract, refine, lift."""

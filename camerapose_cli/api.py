@@ -36,8 +36,8 @@ from camerapose_cli.stages.base import Job, RunSummary, Stage, keypoints2d_jobs,
 from camerapose_cli.stages.extract import ExtractStage, empty_keypoint_table, extract_jobs, frame_rows
 from camerapose_cli.stages.lift import LiftResult, LiftStage, lift_keypoints
 from camerapose_cli.stages.refine import Refinement, RefineStage, refine_track
-from camerapose_cli.training.evaluate import evaluate_on_bodies, mocap_test_bodies
-from camerapose_cli.training.run import run_training
+from camerapose_cli.training.evaluate import evaluate_on_bodies, mocap_eval_bodies
+from camerapose_cli.training.run import read_joint_map, run_training
 
 PathLike = str | Path
 
@@ -190,6 +190,8 @@ def evaluate(
     weights: PathLike | None = None,
     mocap: PathLike | None = None,
     split: Split = "test_seen",
+    joint_map: PathLike | None = None,
+    by_group: bool = False,
     h36m: PathLike | None = None,
     subjects: list[str] | None = None,
     noise: float = 0.0,
@@ -197,19 +199,32 @@ def evaluate(
     seed: int = 0,
     preset: str | Preset = "default",
 ) -> dict:
-    """MPJPE, PA-MPJPE, N-MPJPE and per-joint errors (mm) of a lifter on a held-out mocap split or an H36M file."""
+    """MPJPE, PA-MPJPE, N-MPJPE and per-joint errors (mm) of a lifter on a mocap split (any BVH skeleton, with
+    `joint_map` where its names are not known) or an H36M file; with `by_group` also per motion group."""
     if (mocap is None) == (h36m is None):
         raise UsageError("give exactly one of --mocap PATH or --h36m FILE")
     preset = _preset(preset)
     weights = _existing_file(weights, default_weights("lifter"), "--weights")
     model = load_lifter(weights)
     if mocap is not None:
-        bodies, source = mocap_test_bodies(Path(mocap), split, preset.mocap, stride), f"{mocap} [{split}]"
+        joints = read_joint_map(Path(joint_map)) if joint_map is not None else None
+        bodies, groups = mocap_eval_bodies(Path(mocap), split, preset.mocap, stride, joints)
+        source = f"{mocap} [{split}]"
     else:
         subjects = subjects or ["S9", "S11"]
         bodies, source = load_h36m_npz(Path(h36m), subjects)[::stride], f"{h36m} [{','.join(subjects)}]"
-    result = evaluate_on_bodies(model, bodies, preset.synth, preset.lifter_noise, noise_frac=noise, seed=seed)
-    return {**result, "source": source, "weights": str(weights), "noise_frac": noise, "stride": stride}
+        groups = np.full(len(bodies), "h36m", dtype=object)
+
+    def measure(points: np.ndarray) -> dict:
+        return evaluate_on_bodies(model, points, preset.synth, preset.lifter_noise, noise_frac=noise, seed=seed)
+
+    result = {**measure(bodies), "source": source, "weights": str(weights), "noise_frac": noise, "stride": stride}
+    if by_group:
+        result["groups"] = {
+            str(group): {k: v for k, v in measure(bodies[groups == group]).items() if k != "per_joint_mm"}
+            for group in sorted(set(groups))
+        }
+    return result
 
 
 def _read_tables(folder: Path) -> pd.DataFrame:

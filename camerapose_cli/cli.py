@@ -320,7 +320,11 @@ def evaluate(
     mocap: Annotated[
         Path | None, typer.Option("--mocap", exists=True, help="Evaluate on a held-out split of this mocap.")
     ] = None,
-    split: Annotated[Split, typer.Option("--split", help="Which held-out split of --mocap.")] = "test_seen",
+    split: Annotated[Split, typer.Option("--split", help="Which split of --mocap (all: every clip).")] = "test_seen",
+    joint_map: Annotated[
+        Path | None, typer.Option("--joint-map", exists=True, help="TOML [joints] table for --mocap's skeleton.")
+    ] = None,
+    by_group: Annotated[bool, typer.Option("--by-group", help="Also report each motion group.")] = False,
     h36m: Annotated[
         Path | None, typer.Option("--h36m", exists=True, help="A data_3d_h36m.npz (VideoPose3D layout).")
     ] = None,
@@ -341,6 +345,8 @@ def evaluate(
             weights=weights,
             mocap=mocap,
             split=split,
+            joint_map=joint_map,
+            by_group=by_group,
             h36m=h36m,
             noise=noise,
             stride=stride,
@@ -365,3 +371,10 @@ def _print_eval_table(result: dict, noise: float) -> None:
         table.add_row(f"[bold]{label}", f"[bold]{result[key]:.1f}")
     table.add_row("reprojection (px per 200 px person)", f"{result['reproj_px_at_scale100']:.2f}")
     Console().print(table)
+    if "groups" in result:
+        groups = Table(title="by motion group")
+        for column in ("group", "poses", "MPJPE (mm)", "PA-MPJPE (mm)"):
+            groups.add_column(column, justify="left" if column == "group" else "right")
+        for group, row in result["groups"].items():
+            groups.add_row(escape(group), str(row["poses"]), f"{row['mpjpe_mm']:.1f}", f"{row['pa_mpjpe_mm']:.1f}")
+        Console().print(groups)

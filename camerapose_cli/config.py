@@ -24,7 +24,7 @@ from camerapose_cli.io.resources import shipped_dir
 # Choices, defined once: presets, the CLI (checked at parse time) and the API share them.
 Tracker = Literal["bytetrack", "botsort"]
 MocapUnit = Literal["auto", "m", "cm", "inch"]
-Split = Literal["test_seen", "test_unseen", "val"]
+Split = Literal["test_seen", "test_unseen", "val", "train", "all"]  # "all": every clip, for a set held out whole
 ModelKind = Literal["lifter", "refiner"]
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 

@@ -189,25 +189,50 @@ BODY_FLIP: tuple[int, ...] = tuple(
     for i, n in enumerate(BODY_POINTS)
 )
 
-# Body point -> candidate BVH joint names, first match wins (Bandai-Namco, CMU, Mixamo-style and common names).
+# Body point -> candidate BVH joint names, first match wins (Bandai-Namco, CMU, Mixamo-style, Reallusion Character
+# Creator `CC_Base_*` and common names).
 # A TOML [joints] table overrides any of them.
 BVH_JOINT_NAMES: dict[str, list[str]] = {
-    "pelvis": ["Hips", "hips", "Hip", "pelvis", "Pelvis", "Root"],
-    "l_hip": ["UpperLeg_L", "LeftUpLeg", "LeftHip", "LeftThigh", "lThigh", "L_Hip"],
-    "l_knee": ["LowerLeg_L", "LeftLeg", "LeftKnee", "LeftShin", "lShin", "L_Knee"],
-    "l_ankle": ["Foot_L", "LeftFoot", "LeftAnkle", "lFoot", "L_Ankle"],
-    "r_hip": ["UpperLeg_R", "RightUpLeg", "RightHip", "RightThigh", "rThigh", "R_Hip"],
-    "r_knee": ["LowerLeg_R", "RightLeg", "RightKnee", "RightShin", "rShin", "R_Knee"],
-    "r_ankle": ["Foot_R", "RightFoot", "RightAnkle", "rFoot", "R_Ankle"],
-    "spine": ["Chest", "Spine1", "Spine", "chest", "abdomen", "Spine_01"],
-    "thorax": ["Neck", "neck", "Neck1", "Neck_01"],
-    "head": ["Head", "head"],
-    "l_shoulder": ["UpperArm_L", "LeftArm", "LeftUpperArm", "lShldr", "LeftShoulder", "L_Shoulder"],
-    "l_elbow": ["LowerArm_L", "LeftForeArm", "LeftElbow", "LeftLowerArm", "lForeArm", "L_Elbow"],
-    "l_wrist": ["Hand_L", "LeftHand", "LeftWrist", "lHand", "L_Wrist"],
-    "r_shoulder": ["UpperArm_R", "RightArm", "RightUpperArm", "rShldr", "RightShoulder", "R_Shoulder"],
-    "r_elbow": ["LowerArm_R", "RightForeArm", "RightElbow", "RightLowerArm", "rForeArm", "R_Elbow"],
-    "r_wrist": ["Hand_R", "RightHand", "RightWrist", "rHand", "R_Wrist"],
+    "pelvis": ["Hips", "hips", "Hip", "pelvis", "Pelvis", "Root", "CC_Base_Hip"],
+    "l_hip": ["UpperLeg_L", "LeftUpLeg", "LeftHip", "LeftThigh", "lThigh", "L_Hip", "CC_Base_L_Thigh"],
+    "l_knee": ["LowerLeg_L", "LeftLeg", "LeftKnee", "LeftShin", "lShin", "L_Knee", "CC_Base_L_Calf"],
+    "l_ankle": ["Foot_L", "LeftFoot", "LeftAnkle", "lFoot", "L_Ankle", "CC_Base_L_Foot"],
+    "r_hip": ["UpperLeg_R", "RightUpLeg", "RightHip", "RightThigh", "rThigh", "R_Hip", "CC_Base_R_Thigh"],
+    "r_knee": ["LowerLeg_R", "RightLeg", "RightKnee", "RightShin", "rShin", "R_Knee", "CC_Base_R_Calf"],
+    "r_ankle": ["Foot_R", "RightFoot", "RightAnkle", "rFoot", "R_Ankle", "CC_Base_R_Foot"],
+    "spine": ["Chest", "Spine1", "Spine", "chest", "abdomen", "Spine_01", "CC_Base_Spine01"],
+    "thorax": ["Neck", "neck", "Neck1", "Neck_01", "CC_Base_NeckTwist01"],
+    "head": ["Head", "head", "CC_Base_Head"],
+    "l_shoulder": [
+        "UpperArm_L",
+        "LeftArm",
+        "LeftUpperArm",
+        "lShldr",
+        "LeftShoulder",
+        "L_Shoulder",
+        "CC_Base_L_Upperarm",
+    ],
+    "l_elbow": ["LowerArm_L", "LeftForeArm", "LeftElbow", "LeftLowerArm", "lForeArm", "L_Elbow", "CC_Base_L_Forearm"],
+    "l_wrist": ["Hand_L", "LeftHand", "LeftWrist", "lHand", "L_Wrist", "CC_Base_L_Hand"],
+    "r_shoulder": [
+        "UpperArm_R",
+        "RightArm",
+        "RightUpperArm",
+        "rShldr",
+        "RightShoulder",
+        "R_Shoulder",
+        "CC_Base_R_Upperarm",
+    ],
+    "r_elbow": [
+        "LowerArm_R",
+        "RightForeArm",
+        "RightElbow",
+        "RightLowerArm",
+        "rForeArm",
+        "R_Elbow",
+        "CC_Base_R_Forearm",
+    ],
+    "r_wrist": ["Hand_R", "RightHand", "RightWrist", "rHand", "R_Wrist", "CC_Base_R_Hand"],
 }
 
 # Points placed in the head's frame, metres: (forward, up, left) from the head joint (base of the skull).

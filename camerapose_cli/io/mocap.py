@@ -8,6 +8,7 @@ Preprocessed arrays are cached under ~/.cache/camerapose (or $CAMERAPOSE_CACHE).
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -131,6 +132,31 @@ def iter_bvh_sources(path: Path) -> Iterator[tuple[str, str]]:
                     yield Path(member.name).stem, io.TextIOWrapper(io.BytesIO(data), errors="replace").read()
     else:
         raise InputError(f"{path}: not a .bvh file, a folder of them, or a tar archive")
+
+
+def read_motion_descriptions(path: Path) -> dict[str, str]:
+    """Clip name -> motion description from a CMU-style `*motions.csv` (Subject, Trial #, Motion Description)
+    beside the clips: in the folder or archive `path`. Empty when there is none."""
+    text = None
+    if path.is_dir():
+        found = sorted(path.rglob("*motions.csv"))
+        text = found[0].read_text(errors="replace") if found else None
+    elif path.suffix.lower() != ".bvh" and tarfile.is_tarfile(path):
+        with tarfile.open(path, "r:*") as archive:
+            for member in archive:
+                if member.isfile() and member.name.lower().endswith("motions.csv"):
+                    text = archive.extractfile(member).read().decode(errors="replace")
+                    break
+    if text is None:
+        return {}
+    descriptions = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        try:
+            name = f"{int(row['Subject']):03d}_{int(row['Trial #']):02d}"
+        except (KeyError, TypeError, ValueError):
+            continue
+        descriptions[name] = row.get("Motion Description", "") or ""
+    return descriptions
 
 
 def cache_dir() -> Path:

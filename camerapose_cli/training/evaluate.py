@@ -13,11 +13,11 @@ from camerapose_cli.config import LifterNoiseSection, MocapSection, Split, Synth
 from camerapose_cli.core.metrics import per_joint_error
 from camerapose_cli.core.skeleton import H36M17_JOINTS, NUM_H36M_JOINTS
 from camerapose_cli.errors import InputError
-from camerapose_cli.io.mocap import load_mocap
+from camerapose_cli.io.mocap import load_mocap, read_motion_descriptions
 from camerapose_cli.models.lifter import Lifter
 from camerapose_cli.training.data import make_batch
 from camerapose_cli.training.loop import evaluate_lifter
-from camerapose_cli.training.splits import split_clips
+from camerapose_cli.training.splits import clip_content, split_clips
 
 EVAL_BATCH = 8192  # poses per forward pass
 
@@ -55,10 +55,33 @@ def evaluate_on_bodies(
     return result
 
 
-def mocap_test_bodies(mocap_path: Path, split: Split, mocap_cfg: MocapSection, stride: int) -> np.ndarray:
-    """Every `stride`-th frame of the clips in one split of a mocap source."""
-    mocap = load_mocap(mocap_path, unit=mocap_cfg.unit)
-    frames = mocap.frames_of(split_clips(mocap.names, mocap_cfg)[split])[::stride]
+def motion_group(name: str, descriptions: dict[str, str]) -> str:
+    """The motion a clip shows: a CMU description's head ("dance - attitude" -> "dance", "jump, hop" -> "jump"),
+    else the Bandai content of its name (training.splits.clip_content)."""
+    if name in descriptions:
+        return descriptions[name].lower().split(" - ")[0].split(",")[0].strip() or name
+    return clip_content(name)
+
+
+def mocap_eval_bodies(
+    mocap_path: Path,
+    split: Split,
+    mocap_cfg: MocapSection,
+    stride: int,
+    joint_names: dict[str, str | list[str]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every `stride`-th frame of the clips in one split of a mocap source (`all`: every clip): the body points
+    (N, 21, 3) and each one's motion group (N,)."""
+    mocap = load_mocap(mocap_path, joint_names, unit=mocap_cfg.unit)
+    clips = mocap.names if split == "all" else split_clips(mocap.names, mocap_cfg)[split]
+    frames = mocap.frames_of(clips)[::stride]
     if len(frames) == 0:
         raise InputError(f"{mocap_path}: the {split} split is empty")
-    return mocap.points[frames]
+    descriptions = read_motion_descriptions(mocap_path)
+    clip_groups = np.array([motion_group(name, descriptions) for name in mocap.names], dtype=object)
+    return mocap.points[frames], clip_groups[np.searchsorted(mocap.starts, frames, side="right") - 1]
+
+
+def mocap_test_bodies(mocap_path: Path, split: Split, mocap_cfg: MocapSection, stride: int) -> np.ndarray:
+    """Every `stride`-th frame of the clips in one split of a mocap source."""
+    return mocap_eval_bodies(mocap_path, split, mocap_cfg, stride)[0]

@@ -1,0 +1,128 @@
+"""How the lifter does on data it was not trained on, and how far its 2D inputs are from real detections.
+
+    python bench/generalization.py [--weights weights/lifter.pt] [--stride 5]
+
+1. MPJPE / PA-MPJPE (mm) by motion group: the CMU-on-Character-Creator validation set (another skeleton,
+   other performers and motions; never trained on) and Bandai's held-out clips (seen) and motions (unseen),
+   filmed by seeded virtual cameras ([synth]), exact 2D and 2D noise of 2% of the person's size.
+2. The gap between mocap joints and detector keypoints (issue 11, lever 3): 2D body ratios (hip width,
+   shoulder width and leg length, each over the torso length) in YOLO detections on the shared videos and in
+   the shared COCO annotations, against the same ratios in the lifter's synthetic inputs (Bandai and CC bodies
+   projected by the same virtual cameras). Medians and quartiles over people.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import camerapose_cli
+from camerapose_cli.config import load_preset
+from camerapose_cli.core.skeleton import COCO17_JOINTS
+from camerapose_cli.io.coco import read_coco_keypoints
+from camerapose_cli.io.schema import read_keypoints2d
+from camerapose_cli.models.checkpoints import default_weights
+from camerapose_cli.training.data import augment_bodies, film_bodies
+from camerapose_cli.training.evaluate import mocap_eval_bodies
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+BANDAI = SHARED / "mocap" / "bandai_motion.tar.xz"
+CC = SHARED / "mocap" / "cmu_cc_validation.tar.xz"
+NOISE = 0.02
+MIN_CONF = 0.5  # detector keypoints used for the ratios
+J = {name: i for i, name in enumerate(COCO17_JOINTS)}
+
+
+def accuracy_rows(weights: Path, stride: int) -> None:
+    print(f"1. 3D error (mm), shipped single-frame lifter {weights.name}; virtual cameras from [synth], seed 0")
+    print(f"   {'set / motion group':34s} {'poses':>6s}   {'exact 2D':>15s}   {'2D noise 2%':>15s}")
+    print(f"   {'':34s} {'':6s}   {'MPJPE':>7s} {'PA':>7s}   {'MPJPE':>7s} {'PA':>7s}")
+    for label, mocap, split in (
+        ("CC validation", CC, "all"),
+        ("Bandai", BANDAI, "test_seen"),
+        ("Bandai", BANDAI, "test_unseen"),
+    ):
+        exact = camerapose_cli.evaluate(weights=weights, mocap=mocap, split=split, by_group=True, stride=stride)
+        noisy = camerapose_cli.evaluate(
+            weights=weights, mocap=mocap, split=split, by_group=True, stride=stride, noise=NOISE
+        )
+        print(
+            f"   {label + ' ' + split + ', all':34s} {exact['poses']:6d}   {exact['mpjpe_mm']:7.1f} {exact['pa_mpjpe_mm']:7.1f}"
+            f"   {noisy['mpjpe_mm']:7.1f} {noisy['pa_mpjpe_mm']:7.1f}"
+        )
+        if mocap == CC or split == "test_unseen":
+            for group, row in exact["groups"].items():
+                n = noisy["groups"][group]
+                print(
+                    f"     {group:32s} {row['poses']:6d}   {row['mpjpe_mm']:7.1f} {row['pa_mpjpe_mm']:7.1f}"
+                    f"   {n['mpjpe_mm']:7.1f} {n['pa_mpjpe_mm']:7.1f}"
+                )
+
+
+def body_ratios(keypoints: np.ndarray) -> np.ndarray:
+    """(N, 3) hip width, shoulder width and hip-to-ankle length over the torso length (mid-hip to mid-shoulder),
+    from COCO-17 keypoints (N, 17, 2+): NaN where a needed keypoint is missing (x, y = 0 or confidence low)."""
+    xy = keypoints[..., :2].astype(np.float64)
+    if keypoints.shape[-1] > 2:
+        xy = np.where(keypoints[..., 2:3] >= MIN_CONF, xy, np.nan)
+    mid_hip = (xy[:, J["left_hip"]] + xy[:, J["right_hip"]]) / 2
+    mid_shoulder = (xy[:, J["left_shoulder"]] + xy[:, J["right_shoulder"]]) / 2
+    mid_ankle = (xy[:, J["left_ankle"]] + xy[:, J["right_ankle"]]) / 2
+    torso = np.linalg.norm(mid_shoulder - mid_hip, axis=-1)
+    hips = np.linalg.norm(xy[:, J["left_hip"]] - xy[:, J["right_hip"]], axis=-1)
+    shoulders = np.linalg.norm(xy[:, J["left_shoulder"]] - xy[:, J["right_shoulder"]], axis=-1)
+    legs = np.linalg.norm(mid_ankle - mid_hip, axis=-1)
+    return np.stack([hips, shoulders, legs], -1) / torso[:, None]
+
+
+def synthetic_keypoints(mocap: Path, split: str, stride: int, augment: bool = False) -> np.ndarray:
+    """COCO keypoints (N, 17, 2) px of mocap bodies filmed by [synth] cameras; `augment`: with the training
+    augmentation of body proportions (what the lifter is trained on)."""
+    preset = load_preset("default")
+    gen = torch.Generator().manual_seed(0)
+    bodies = torch.from_numpy(mocap_eval_bodies(mocap, split, preset.mocap, stride)[0])
+    if augment:
+        bodies = augment_bodies(bodies, preset.synth, gen)
+    return film_bodies(bodies, preset.synth, gen)[1].numpy()
+
+
+def ratio_rows(stride: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        camerapose_cli.extract(SHARED / "videos", tmp, device="cpu")
+        detections = np.concatenate(
+            [read_keypoints2d(p).keypoints for p in sorted(Path(tmp, "keypoints2d").glob("*.parquet"))]
+        )
+    coco = read_coco_keypoints(SHARED / "coco" / "test_coco.json").keypoints
+    coco = np.where(coco[..., 2:3] > 0, coco, np.nan)
+    sources = {
+        "YOLO11n-pose on the shared videos": body_ratios(detections),
+        "COCO annotations (shared)": body_ratios(coco[..., :2]),
+        "synthetic inputs, Bandai test_seen": body_ratios(synthetic_keypoints(BANDAI, "test_seen", stride * 4)),
+        "training inputs (augmented), Bandai train": body_ratios(
+            synthetic_keypoints(BANDAI, "train", stride * 40, augment=True)
+        ),
+        "synthetic inputs, CC validation": body_ratios(synthetic_keypoints(CC, "all", stride * 4)),
+    }
+    print("\n2. 2D body ratios over the torso length (median [quartiles]), people with the needed keypoints")
+    print(f"   {'source':42s} {'people':>6s}   {'hip width':>18s}   {'shoulder width':>18s}   {'hip-ankle':>18s}")
+    for label, ratios in sources.items():
+        ok = ratios[np.isfinite(ratios).all(1)]
+        cells = [f"{np.median(c):.2f} [{np.quantile(c, 0.25):.2f}-{np.quantile(c, 0.75):.2f}]" for c in ok.T]
+        print(f"   {label:42s} {len(ok):6d}   {cells[0]:>18s}   {cells[1]:>18s}   {cells[2]:>18s}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", type=Path, default=default_weights("lifter"))
+    parser.add_argument("--stride", type=int, default=5)
+    args = parser.parse_args()
+    accuracy_rows(args.weights, args.stride)
+    ratio_rows(args.stride)
+
+
+if __name__ == "__main__":
+    main()

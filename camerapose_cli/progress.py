@@ -10,6 +10,7 @@ import sys
 from typing import Protocol
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 PLAIN_STEP_EVERY = 1000  # training steps between two plain progress lines
@@ -23,12 +24,16 @@ def interactive() -> bool:
 class Reporter(Protocol):
     def start_input(self, name: str, total_frames: int) -> None: ...
     def advance(self, frames: int) -> None: ...
+    def note(self, message: str) -> None: ...
     def finish_input(self, name: str, status: str, detail: str) -> None: ...
     def close(self) -> None: ...
 
 
 class QuietReporter:
     def start_input(self, name: str, total_frames: int) -> None:
+        pass
+
+    def note(self, message: str) -> None:
         pass
 
     def advance(self, frames: int) -> None:
@@ -46,6 +51,9 @@ class PlainReporter(QuietReporter):
 
     def __init__(self, total_inputs: int) -> None:
         self.total, self.count = total_inputs, 0
+
+    def note(self, message: str) -> None:
+        print(f"note: {message}", file=sys.stderr, flush=True)
 
     def finish_input(self, name: str, status: str, detail: str) -> None:
         self.count += 1
@@ -77,6 +85,9 @@ class RichReporter:
     def advance(self, frames: int) -> None:
         if self.current is not None:
             self.progress.advance(self.current, frames)
+
+    def note(self, message: str) -> None:
+        self.progress.console.print(f"[yellow]note[/] {escape(message)}", highlight=False)
 
     def finish_input(self, name: str, status: str, detail: str) -> None:
         style = {"done": "green", "skipped": "dim", "failed": "red"}.get(status, "")

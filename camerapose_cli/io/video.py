@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import av
 import decord
@@ -39,11 +41,19 @@ class MediaInfo:
     is_image: bool
 
 
+Decoder = Literal["decord", "pyav", "image"]
+
+
+class DecordError(InputError):
+    """decord failed part-way through a video that PyAV may still decode: decode it again with PyAV."""
+
+
 @dataclass(frozen=True)
 class FrameBatch:
     indices: np.ndarray  # int64 (B,), 0-based decode index
     times: np.ndarray  # float64 (B,), presentation time in seconds
     frames: np.ndarray  # uint8 (B, H, W, 3) RGB, display orientation
+    decoder: Decoder = "pyav"  # what decoded it
 
 
 def discover_inputs(root: Path) -> list[Path]:
@@ -103,20 +113,26 @@ def probe(path: Path) -> MediaInfo:
     return MediaInfo(path, width, height, rotation, fps, frame_count, False)
 
 
-def iter_frame_batches(info: MediaInfo, batch_size: int, size: tuple[int, int] | None = None) -> Iterator[FrameBatch]:
+def iter_frame_batches(
+    info: MediaInfo, batch_size: int, size: tuple[int, int] | None = None, decoder: Decoder | None = None
+) -> Iterator[FrameBatch]:
     """Decode `info.path` in order, `batch_size` frames at a time, resized to `size` = (width, height) if given.
 
-    Memory holds one batch at a time, whatever the video's length. Raises InputError on a decode failure.
+    decord by default, PyAV where decord cannot open the file or with `decoder="pyav"`. Memory holds one batch
+    at a time, whatever the video's length. Raises DecordError when decord fails part-way (the caller decodes
+    again with PyAV, so that every frame of one output comes from one decoder), InputError on other failures.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     if info.is_image:
         yield _image_batch(info, size)
         return
-    try:
-        reader = _open_decord(info, size)
-    except Exception:  # decord can't open some containers/codecs; PyAV can
-        reader = None
+    reader = None
+    if decoder != "pyav":
+        try:
+            reader = _open_decord(info, size)
+        except Exception:  # decord can't open some containers/codecs; PyAV can
+            reader = None
     if reader is None:
         yield from _iter_pyav(info, batch_size, size)
     else:
@@ -136,7 +152,7 @@ def _image_batch(info: MediaInfo, size: tuple[int, int] | None) -> FrameBatch:
     if size is not None and size != image.size:
         image = image.resize(size, Image.Resampling.BILINEAR)
     frames = np.array(image, dtype=np.uint8)[None]
-    return FrameBatch(np.zeros(1, np.int64), np.zeros(1, np.float64), frames)
+    return FrameBatch(np.zeros(1, np.int64), np.zeros(1, np.float64), frames, "image")
 
 
 def _coded_size(info: MediaInfo, size: tuple[int, int] | None) -> tuple[int, int]:
@@ -168,9 +184,11 @@ def _iter_decord(reader, info: MediaInfo, batch_size: int) -> Iterator[FrameBatc
             frames = reader.get_batch(indices.tolist()).asnumpy()
             times = np.asarray(reader.get_frame_timestamp(indices.tolist()), dtype=np.float64)[:, 0]
         except decord.DECORDError as exc:
-            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "decoder error"
-            raise InputError(f"decoding failed at frame {start} ({reason})") from None
-        yield FrameBatch(indices, times, frames)
+            # decord's messages carry timestamps and its build's source paths: keep the last check's words
+            text = re.sub(r"\[[\d:]+\] \S+:\d+: ", "", str(exc)).strip()
+            reason = text.splitlines()[0][:160] if text else "decoder error"
+            raise DecordError(f"decord failed at frame {start} ({reason})") from None
+        yield FrameBatch(indices, times, frames, "decord")
 
 
 def _iter_pyav(info: MediaInfo, batch_size: int, size: tuple[int, int] | None) -> Iterator[FrameBatch]:

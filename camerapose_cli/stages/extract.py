@@ -17,7 +17,15 @@ from camerapose_cli.io.overlay import render_overlay
 from camerapose_cli.io.prefetch import prefetch
 from camerapose_cli.io.resources import file_sha256
 from camerapose_cli.io.schema import Keypoints2DWriter, KeypointTable, read_keypoints2d
-from camerapose_cli.io.video import FrameBatch, MediaInfo, discover_inputs, iter_frame_batches, probe
+from camerapose_cli.io.video import (
+    Decoder,
+    DecordError,
+    FrameBatch,
+    MediaInfo,
+    discover_inputs,
+    iter_frame_batches,
+    probe,
+)
 from camerapose_cli.progress import Reporter
 from camerapose_cli.stages.base import Job, Stage
 
@@ -90,19 +98,29 @@ class ExtractStage(Stage):
 
     def write_table(self, job: Job, path: Path, footer: dict[str, Any], progress: Reporter) -> None:
         info = probe(job.source)
+        try:
+            self._write_keypoints(job, info, path, footer, progress, decoder=None)
+        except DecordError as exc:  # start over with PyAV: every row of a table comes from one decoder
+            progress.note(f"{job.source}: {exc}; decoding it again with PyAV")
+            self._write_keypoints(job, info, path, footer, progress, decoder="pyav")
+
+    def _write_keypoints(
+        self, job: Job, info: MediaInfo, path: Path, footer: dict[str, Any], progress: Reporter, decoder: Decoder | None
+    ) -> None:
         progress.start_input(job.rel, info.frame_count)
         started = time.perf_counter()
         geometry = self.detector.geometry(info.width, info.height)
         scale = geometry.resized[0] / info.width
         tracker = make_tracker(self.config.tracker)
-        frames_seen = 0
+        frames_seen, used = 0, decoder
         writer = Keypoints2DWriter(path)
         try:
-            batches = iter_frame_batches(info, self.config.batch_size, geometry.resized)
+            batches = iter_frame_batches(info, self.config.batch_size, geometry.resized, decoder)
             for batch in prefetch(batches, self.config.prefetch_batches):
                 detections = self.detector.detect(batch.frames, geometry)
                 writer.append(frame_rows(job.rel, info, batch, detections, tracker, scale))
                 frames_seen += len(batch.indices)
+                used = batch.decoder
                 progress.advance(len(batch.indices))
         except BaseException:
             writer.abort()
@@ -119,6 +137,7 @@ class ExtractStage(Stage):
                 "width": info.width,
                 "height": info.height,
                 "rotation": info.rotation,
+                "decoder": used,
                 "model": self.model_name,
                 "model_sha256": self.model_sha256,
                 "params": self.settings()["extract"],

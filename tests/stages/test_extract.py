@@ -68,7 +68,7 @@ def test_table_metadata(extract_run):
     assert meta["source"].endswith(COURTYARD.name)
     assert float(meta["fps"]) == pytest.approx(12.0)
     assert meta["frames"] == "40" and meta["model"] == "yolo11n-pose.pt"
-    assert meta["tool_version"] and meta["preset"] == "default"
+    assert meta["tool_version"] and meta["preset"] == "default" and meta["decoder"] == "decord"
     table = read_keypoints2d(out / "keypoints2d" / f"{COURTYARD.name}.parquet")
     assert (table.width == 1080).all() and (table.height == 1920).all()
     np.testing.assert_allclose(np.unique(table.time_s), np.unique(table.frame) / 12.0, atol=1e-3)

@@ -17,6 +17,7 @@ comparison is between two models of the same size trained the same way.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 from dataclasses import replace
@@ -38,10 +39,11 @@ from camerapose_cli.training.data import augment_bodies, film_bodies
 from camerapose_cli.training.evaluate import evaluate_on_bodies
 from camerapose_cli.training.loop import finetune_config, train_lifter
 from camerapose_cli.training.noise import corrupt_keypoints
-from camerapose_cli.training.splits import clip_content, split_clips
-from camerapose_cli.training.weak import WeakSamples, load_weak_2d
+from camerapose_cli.training.splits import clip_content
+from camerapose_cli.training.weak import WeakSamples
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+BANDAI = SHARED / "mocap" / "bandai_motion.tar.xz"
 TARGET = ("dance-short", "dance-long", "punch", "kick", "slash")
 
 
@@ -149,31 +151,18 @@ def cross_scenario(
     print(f"  source change: {statistics.mean(cost):+.1f} mm; target: no worse than +1 mm")
 
 
-def real_pseudo_labels(mocap, preset, steps: int) -> None:
+def real_pseudo_labels(preset, steps: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
         camerapose_cli.extract(SHARED / "videos", run, preset=preset, device="cpu", force=True)
-        weak, report = load_weak_2d([run], preset.harvest, preset.weak.fov_deg)
-        splits = split_clips(mocap.names, preset.mocap)
-        weak_cfg = preset.weak
-        cfg = finetune_config(preset.train, weak_cfg, steps).with_values(val_every=steps)
-        tuned = load_lifter(
-            train_lifter(
-                mocap,
-                splits["train"],
-                splits["val"],
-                preset.synth,
-                preset.lifter_noise,
-                cfg,
-                Path(tmp) / "ft",
-                weak=weak,
-                weak_cfg=weak_cfg,
-                init=default_weights("lifter"),
-            )
-        )
+        # What `camerapose train --weak-2d RUN --steps N` does: fine-tune the shipped lifter on the harvest.
+        trained = camerapose_cli.train(BANDAI, Path(tmp) / "ft", preset=preset, weak_2d=[run], steps=steps)
+        tuned = load_lifter(Path(trained["checkpoint"]))
+        report = json.loads((Path(tmp) / "ft" / "harvest_report.json").read_text())
+        kept = report["samples"]
         tables = [read_keypoints2d(p) for p in sorted((run / "keypoints2d").glob("*.parquet"))]
     print(
-        f"\nreal pseudo-labels from the shared videos: {len(weak)} person-frames kept of {report['sources'][str(run)]['rows_in']}"
+        f"\nreal pseudo-labels from the shared videos: {kept} person-frames kept of {report['sources'][str(run)]['rows_in']}"
     )
     print("  lifter        median reprojection px   bone-length spread along tracks   limb asymmetry")
     for label, model in (("shipped", load_lifter(default_weights("lifter"))), ("fine-tuned", tuned)):
@@ -230,12 +219,12 @@ def main() -> None:
         number = float(value)
         typed = int(number) if number.is_integer() and "." not in value else number
         preset = replace(preset, **{section: getattr(preset, section).with_values(**{key: typed})})
-    mocap = load_mocap(SHARED / "mocap" / "bandai_motion.tar.xz")
+    mocap = load_mocap(BANDAI)
     cross_scenario(
         mocap, preset, args.steps, args.continue_steps, args.seeds, args.true_focal, args.swap_target, args.from_scratch
     )
     if not args.skip_real:
-        real_pseudo_labels(mocap, preset, args.finetune_steps)
+        real_pseudo_labels(preset, args.finetune_steps)
 
 
 if __name__ == "__main__":

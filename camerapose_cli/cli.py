@@ -34,6 +34,7 @@ app = typer.Typer(
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+STAGE_INTERRUPTED = "partial outputs were removed; rerun to continue"
 
 
 def _version(value: bool) -> None:
@@ -71,7 +72,7 @@ def _api():
     return api
 
 
-def _run(call: Callable[[], Any], *, as_json: bool, quiet: bool, interrupted: str) -> None:
+def _run(call: Callable[[], Any], *, as_json: bool, quiet: bool, interrupted: str = STAGE_INTERRUPTED) -> None:
     """The one exit-code policy: call the API, print the result, exit 0/1/2/130."""
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
@@ -93,8 +94,6 @@ def _run(call: Callable[[], Any], *, as_json: bool, quiet: bool, interrupted: st
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
 
-
-STAGE_INTERRUPTED = "partial outputs were removed; rerun to continue"
 
 PipelineOpt = Annotated[str, typer.Option("--pipeline", "-p", help="Preset name (default, cpu-fast) or TOML path.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [default: runs/<input name>].")]
@@ -162,7 +161,6 @@ def extract(
         ),
         as_json=as_json,
         quiet=quiet,
-        interrupted=STAGE_INTERRUPTED,
     )
 
 
@@ -180,7 +178,6 @@ def demo(
         lambda: api.demo(out, preset=pipeline, progress=not quiet),
         as_json=as_json,
         quiet=quiet,
-        interrupted=STAGE_INTERRUPTED,
     )
 
 
@@ -203,7 +200,6 @@ def refine(
         lambda: api.refine(run, out, preset=pipeline, weights=weights, force=force, progress=not quiet),
         as_json=as_json,
         quiet=quiet,
-        interrupted=STAGE_INTERRUPTED,
     )
 
 
@@ -247,7 +243,6 @@ def lift(
         ),
         as_json=as_json,
         quiet=quiet,
-        interrupted=STAGE_INTERRUPTED,
     )
 
 

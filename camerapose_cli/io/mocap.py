@@ -42,6 +42,7 @@ class MocapSet:
     starts: np.ndarray  # int64 (C+1,)
     points: np.ndarray  # float32 (N, 21, 3), metres, world Y up
     fps: np.ndarray  # float32 (C,)
+    descriptions: list[str]  # (C,) each clip's motion description from a `*motions.csv` beside it, else ""
 
     def clip(self, name: str) -> np.ndarray:
         i = self.names.index(name)
@@ -183,7 +184,9 @@ def load_mocap(
     cache = cache_dir() / f"mocap-{hashlib.sha256(key_source.encode()).hexdigest()[:16]}.npz"
     if use_cache and cache.is_file():
         with np.load(cache) as data:
-            return MocapSet(list(data["names"]), data["starts"], data["points"], data["fps"])
+            return MocapSet(
+                list(data["names"]), data["starts"], data["points"], data["fps"], list(data["descriptions"])
+            )
     names, clips, fps = [], [], []
     for name, text in iter_bvh_sources(path):
         motion = parse_bvh(text, f"{path}: {name}" if path.is_dir() or path.suffix.lower() != ".bvh" else str(path))
@@ -198,10 +201,24 @@ def load_mocap(
     names = [names[i] for i in order]
     clips = [clips[i] for i in order]
     starts = np.concatenate([[0], np.cumsum([len(c) for c in clips])]).astype(np.int64)
-    result = MocapSet(names, starts, np.concatenate(clips), np.asarray([fps[i] for i in order], np.float32))
+    described = read_motion_descriptions(path)
+    result = MocapSet(
+        names,
+        starts,
+        np.concatenate(clips),
+        np.asarray([fps[i] for i in order], np.float32),
+        [described.get(name, "") for name in names],
+    )
     if use_cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(cache) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, names=np.asarray(names), starts=starts, points=result.points, fps=result.fps)
+                np.savez(
+                    fh,
+                    names=np.asarray(names),
+                    starts=starts,
+                    points=result.points,
+                    fps=result.fps,
+                    descriptions=np.asarray(result.descriptions),
+                )
     return result

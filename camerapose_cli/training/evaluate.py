@@ -13,7 +13,7 @@ from camerapose_cli.config import LifterNoiseSection, MocapSection, Split, Synth
 from camerapose_cli.core.metrics import per_joint_error
 from camerapose_cli.core.skeleton import H36M17_JOINTS, NUM_H36M_JOINTS
 from camerapose_cli.errors import InputError
-from camerapose_cli.io.mocap import load_mocap, read_motion_descriptions
+from camerapose_cli.io.mocap import load_mocap
 from camerapose_cli.models.lifter import Lifter
 from camerapose_cli.training.data import make_batch
 from camerapose_cli.training.loop import evaluate_lifter
@@ -55,11 +55,11 @@ def evaluate_on_bodies(
     return result
 
 
-def motion_group(name: str, descriptions: dict[str, str]) -> str:
+def motion_group(name: str, description: str) -> str:
     """The motion a clip shows: a CMU description's head ("dance - attitude" -> "dance", "jump, hop" -> "jump"),
     else the Bandai content of its name (training.splits.clip_content)."""
-    if name in descriptions:
-        return descriptions[name].lower().split(" - ")[0].split(",")[0].strip() or name
+    if description:
+        return description.lower().split(" - ")[0].split(",")[0].strip() or name
     return clip_content(name)
 
 
@@ -77,8 +77,7 @@ def mocap_eval_bodies(
     frames = mocap.frames_of(clips)[::stride]
     if len(frames) == 0:
         raise InputError(f"{mocap_path}: the {split} split is empty")
-    descriptions = read_motion_descriptions(mocap_path)
-    clip_groups = np.array([motion_group(name, descriptions) for name in mocap.names], dtype=object)
+    clip_groups = np.array([motion_group(n, d) for n, d in zip(mocap.names, mocap.descriptions)], dtype=object)
     return mocap.points[frames], clip_groups[np.searchsorted(mocap.starts, frames, side="right") - 1]
 
 

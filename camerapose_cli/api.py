@@ -29,7 +29,7 @@ from camerapose_cli.errors import UsageError
 from camerapose_cli.io.h36m import load_h36m_npz
 from camerapose_cli.io.resources import default_pose_model, sample_images
 from camerapose_cli.io.schema import KeypointTable
-from camerapose_cli.io.video import FrameBatch, MediaInfo
+from camerapose_cli.io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameBatch, MediaInfo
 from camerapose_cli.models.checkpoints import default_weights, load_lifter, load_refiner
 from camerapose_cli.progress import make_reporter
 from camerapose_cli.stages.base import Job, RunSummary, Stage, keypoints2d_jobs, run_stage
@@ -88,7 +88,8 @@ def extract(
     else:
         jobs, name = extract_jobs(Path(inputs)), Path(inputs).resolve().stem or "extract"
         if not jobs:
-            raise UsageError(f"{inputs}: no videos or images found (.mp4 .mov .avi .mkv .webm .jpg .jpeg .png)")
+            suffixes = " ".join(sorted(VIDEO_SUFFIXES | IMAGE_SUFFIXES))
+            raise UsageError(f"{inputs}: no videos or images found ({suffixes})")
     preset = _preset(preset)
     config = preset.extract.with_values(batch_size=batch_size, device=device, imgsz=imgsz, conf=conf, tracker=tracker)
     chosen = pose_model or config.pose_model  # the preset's empty pose_model means the bundled checkpoint

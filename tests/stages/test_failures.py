@@ -231,7 +231,7 @@ def test_interrupt_stops_cleanly_without_partial_files(shared_videos, tmp_path, 
     proc = start_extract(shared_videos, out)
 
     def partial():
-        return (out / "keypoints2d").exists() and any(PARTIAL_MARK in p.name for p in (out / "keypoints2d").iterdir())  # noqa: E731
+        return (out / "keypoints2d").exists() and any(PARTIAL_MARK in p.name for p in (out / "keypoints2d").iterdir())
 
     assert wait_for(partial, timeout=120)
     proc.send_signal(sig)

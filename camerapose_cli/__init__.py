@@ -1,8 +1,8 @@
 """CameraPose: video archives to tracked 2D and 3D human-pose tables.
 
-The stages as Python functions (camerapose_cli.api): `extract`, `refine`, `lift`, `train`, `evaluate`, `demo`
-over folders; `read_keypoints2d`, `read_keypoints3d` to read a run; `extract_frames`, `refine_keypoints`,
-`lift_arrays` on in-memory arrays of one clip.
+The stages as Python functions (camerapose_cli.api): `extract`, `refine`, `lift`, `train`, `evaluate`,
+`evaluate_tracks`, `demo` over folders; `read_keypoints2d`, `read_keypoints3d` to read a run; `extract_frames`,
+`refine_keypoints`, `lift_arrays` on in-memory arrays of one clip.
 """
 
 from importlib import import_module
@@ -19,6 +19,7 @@ API = (
     "lift",
     "train",
     "evaluate",
+    "evaluate_tracks",
     "demo",
     "read_keypoints2d",
     "read_keypoints3d",

@@ -27,16 +27,18 @@ from camerapose_cli.detect.pose2d import PoseDetector
 from camerapose_cli.detect.track import make_tracker
 from camerapose_cli.errors import UsageError
 from camerapose_cli.io.h36m import load_h36m_npz
-from camerapose_cli.io.resources import default_pose_model, sample_images
+from camerapose_cli.io.resources import default_pose_model, sample_images, shipped_dir
 from camerapose_cli.io.schema import KeypointTable
 from camerapose_cli.io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameBatch, MediaInfo
-from camerapose_cli.models.checkpoints import default_weights, load_lifter, load_refiner
+from camerapose_cli.models.checkpoints import default_weights, load_lifter, load_refiner, load_temporal
 from camerapose_cli.progress import make_reporter
 from camerapose_cli.stages.base import Job, RunSummary, Stage, keypoints2d_jobs, run_stage
 from camerapose_cli.stages.extract import ExtractStage, empty_keypoint_table, extract_jobs, frame_rows
 from camerapose_cli.stages.lift import LiftResult, LiftStage, lift_keypoints
 from camerapose_cli.stages.refine import Refinement, RefineStage, refine_track
-from camerapose_cli.training.evaluate import evaluate_on_bodies, mocap_eval_bodies
+from camerapose_cli.training.evaluate import TrackNoise, evaluate_on_bodies, mocap_eval_bodies, mocap_eval_clips
+from camerapose_cli.training.evaluate import evaluate_tracks as evaluate_tracks_of
+from camerapose_cli.training.noise import NoiseCalibration
 from camerapose_cli.training.run import read_joint_map, run_training
 
 PathLike = str | Path
@@ -134,21 +136,27 @@ def lift(
     fov: float | None = None,
     refine: bool = True,
     refiner: PathLike | None = None,
+    temporal: bool | None = None,
+    temporal_weights: PathLike | None = None,
     overlay: bool = False,
     force: bool = False,
     progress: bool = False,
 ) -> RunSummary:
     """Refine (unless `refine=False`) and lift every keypoints2d table of `run` to 3D joints in metres:
-    `out/keypoints3d/*.parquet` (default out: run), with `overlay` also `out/overlays3d/`."""
+    `out/keypoints3d/*.parquet` (default out: run), with `overlay` also `out/overlays3d/`. Tracks long enough
+    go through the temporal lifter unless `temporal=False` (default: the preset's [lift] temporal)."""
     preset = _preset(preset)
-    config = preset.lift.with_values(fov_deg=fov)
+    config = preset.lift.with_values(fov_deg=fov, temporal=temporal)
     lifter = _existing_file(weights, default_weights("lifter"), "--weights")
+    sequence_lifter = None
+    if config.temporal:
+        sequence_lifter = _existing_file(temporal_weights, default_weights("temporal"), "--temporal-weights")
     refinement = None
     if refine:
         refinement = Refinement.load(_existing_file(refiner, default_weights("refiner"), "--refiner"), preset.refine)
     jobs = _run_jobs(run)
     out_dir = Path(out) if out is not None else Path(run)
-    stage = LiftStage(config, lifter, refinement, preset.overlay, preset.name)
+    stage = LiftStage(config, lifter, refinement, preset.overlay, preset.name, sequence_lifter)
     return _run_stage(stage, jobs, out_dir, overlay=overlay, force=force, progress=progress)
 
 
@@ -228,6 +236,42 @@ def evaluate(
     return result
 
 
+def evaluate_tracks(
+    *,
+    mocap: PathLike,
+    split: Split = "test_seen",
+    joint_map: PathLike | None = None,
+    weights: PathLike | None = None,
+    temporal_weights: PathLike | None = None,
+    detector_noise: bool = False,
+    max_frames: int = 300,
+    seed: int = 0,
+    preset: str | Preset = "default",
+) -> dict:
+    """Single-frame against temporal lifting of mocap filmed as video tracks (a static virtual camera per piece of
+    at most `max_frames` frames), lifted as `lift` does: MPJPE, PA-MPJPE (mm) and acceleration error (mm/frame^2)
+    per motion group. `detector_noise`: the 2D gets [refine_noise]'s detector-like corruption, then the shipped
+    refiner, first."""
+    preset = _preset(preset)
+    single = load_lifter(_existing_file(weights, default_weights("lifter"), "--weights"))
+    temporal_path = _existing_file(temporal_weights, default_weights("temporal"), "--temporal-weights")
+    joints = read_joint_map(Path(joint_map)) if joint_map is not None else None
+    clips = mocap_eval_clips(Path(mocap), split, preset.mocap, max_frames, joint_names=joints)
+    noise = None
+    if detector_noise:
+        calibration = NoiseCalibration.load(shipped_dir("weights") / preset.train_temporal.calibration)
+        refiner = load_refiner(default_weights("refiner"))
+        noise = TrackNoise(calibration, preset.refine_noise, refiner, preset.refine)
+    lifters = {"single": (single, None), "temporal": (single, load_temporal(temporal_path).use_base(single))}
+    scores = evaluate_tracks_of(lifters, clips, preset.synth, preset.lift, noise, seed=seed)
+    return {
+        "source": f"{mocap} [{split}]",
+        "detector_noise": detector_noise,
+        "temporal_weights": str(temporal_path),
+        **scores,
+    }
+
+
 def _read_tables(folder: Path) -> pd.DataFrame:
     if not folder.is_dir():
         raise UsageError(f"{folder}: no such folder (run the stage that writes it first)")
@@ -299,7 +343,8 @@ def lift_arrays(
     preset: str | Preset = "default",
 ) -> LiftResult:
     """Lift COCO-17 keypoints (N, 17, 3: x, y px, confidence) of images of size width x height to 3D joints in
-    metres (a LiftResult: pose (N, 17, 3) pelvis-relative in camera coordinates, root_cam, camera, reprojection)."""
+    metres (a LiftResult: pose (N, 17, 3) pelvis-relative in camera coordinates, root_cam, camera, reprojection).
+    Every row alone, with the single-frame lifter (still images); `lift` runs tracks through the temporal one."""
     config = _preset(preset).lift.with_values(fov_deg=fov)
     model = load_lifter(_existing_file(weights, default_weights("lifter"), "--weights"))
     n = len(keypoints)

@@ -221,6 +221,17 @@ def lift(
     refiner: Annotated[
         Path | None, typer.Option("--refiner", help="Refiner checkpoint [default: the shipped one].")
     ] = None,
+    temporal: Annotated[
+        bool | None,
+        typer.Option(
+            "--temporal/--single-frame",
+            help="Lift long enough tracks with the temporal lifter, or every frame alone [default: the preset's].",
+            show_default=False,
+        ),
+    ] = None,
+    temporal_weights: Annotated[
+        Path | None, typer.Option("--temporal-weights", help="Temporal lifter checkpoint [default: the shipped one].")
+    ] = None,
     force: ForceOpt = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -237,6 +248,8 @@ def lift(
             fov=fov,
             refine=refine,
             refiner=refiner,
+            temporal=temporal,
+            temporal_weights=temporal_weights,
             overlay=overlay,
             force=force,
             progress=not quiet,
@@ -329,13 +342,46 @@ def evaluate(
     ] = 0.0,
     stride: Annotated[int, typer.Option("--stride", min=1, help="Use every N-th frame.")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the virtual cameras.")] = 0,
+    tracks: Annotated[
+        bool,
+        typer.Option(
+            "--tracks", help="Film --mocap as video tracks and compare single-frame with temporal lifting, by group."
+        ),
+    ] = False,
+    detector_noise: Annotated[
+        bool, typer.Option("--detector-noise", help="With --tracks: detector-like 2D noise, then the refiner.")
+    ] = False,
+    temporal_weights: Annotated[
+        Path | None, typer.Option("--temporal-weights", help="With --tracks: temporal lifter checkpoint.")
+    ] = None,
+    max_frames: Annotated[
+        int, typer.Option("--max-frames", min=3, help="With --tracks: longest piece of a clip filmed as one track.")
+    ] = 300,
     pipeline: PipelineOpt = "default",
     as_json: JsonOpt = False,
 ) -> None:
-    """Report MPJPE, PA-MPJPE, N-MPJPE and per-joint errors (mm) of a lifter on held-out 3D."""
+    """Report MPJPE, PA-MPJPE, N-MPJPE and per-joint errors (mm) of a lifter on held-out 3D; with --tracks,
+    single-frame against temporal lifting on whole tracks, with acceleration error."""
     api = _api()
 
     def call() -> dict:
+        if tracks:
+            if mocap is None:
+                raise UsageError("--tracks needs --mocap")
+            result = api.evaluate_tracks(
+                mocap=mocap,
+                split=split,
+                joint_map=joint_map,
+                weights=weights,
+                temporal_weights=temporal_weights,
+                detector_noise=detector_noise,
+                max_frames=max_frames,
+                seed=seed,
+                preset=pipeline,
+            )
+            if not as_json:
+                _print_track_table(result)
+            return result
         result = api.evaluate(
             weights=weights,
             mocap=mocap,
@@ -354,6 +400,19 @@ def evaluate(
         return result
 
     _run(call, as_json=as_json, quiet=False, interrupted="nothing was written")
+
+
+def _print_track_table(result: dict) -> None:
+    noise = "detector-like noise, refined" if result["detector_noise"] else "exact 2D"
+    table = Table(title=escape(f"{result['source']}: tracks, {noise}"))
+    for column in ("group", "frames", "MPJPE single", "temporal", "PA single", "temporal", "accel single", "temporal"):
+        table.add_column(column, justify="left" if column == "group" else "right")
+    for group in ["all", *sorted(g for g in result["single"] if g != "all")]:
+        s, t = result["single"][group], result["temporal"][group]
+        cells = [f"{row[k]:.1f}" for k in ("mpjpe_mm", "pa_mpjpe_mm", "accel_mm") for row in (s, t)]
+        table.add_row(f"[bold]{group}" if group == "all" else group, str(s["frames"]), *cells)
+    Console().print(table)
+    Console().print("mm; accel: mm/frame^2")
 
 
 def _print_eval_table(result: dict, noise: float) -> None:

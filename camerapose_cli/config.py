@@ -25,7 +25,7 @@ from camerapose_cli.io.resources import shipped_dir
 Tracker = Literal["bytetrack", "botsort"]
 MocapUnit = Literal["auto", "m", "cm", "inch"]
 Split = Literal["test_seen", "test_unseen", "val", "train", "all"]  # "all": every clip, for a set held out whole
-ModelKind = Literal["lifter", "refiner"]
+ModelKind = Literal["lifter", "refiner", "temporal"]
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 Range = tuple[float, float]
@@ -109,6 +109,7 @@ class SynthSection(Section):
     hip_width_scale: Range
     shoulder_width_scale: Range
     height_scale: Range
+    joint_offset_m: float = Field(ge=0)
     flip_prob: float = Field(ge=0, le=1)
 
 
@@ -142,12 +143,52 @@ class TrainSection(ScheduleSection):
     hidden: int = Field(ge=1)
     blocks: int = Field(ge=0)
     dropout: float = Field(ge=0, lt=1)
+    pose_augment_prob: float = Field(ge=0, le=1)
 
 
 class LiftSection(Section):
     NOT_IN_FINGERPRINT: ClassVar[frozenset[str]] = frozenset({"batch_size"})
     batch_size: int = Field(ge=1)
     fov_deg: float = Field(gt=0, lt=180)
+    temporal: bool
+    temporal_min_frames: int = Field(ge=1)
+    max_gap_frames: int = Field(ge=0)
+
+
+class PoseAugmentSection(Section):
+    arm_prob: float = Field(ge=0, le=1)
+    shoulder_deg: float = Field(ge=0, le=180)
+    elbow_flex_deg: Range
+    leg_prob: float = Field(ge=0, le=1)
+    hip_flex_deg: Range
+    knee_flex_deg: Range
+    hip_spread_deg: float = Field(ge=0, le=90)
+    legs_apart_prob: float = Field(ge=0, le=1)
+    max_flex_deg: float = Field(ge=0, le=180)
+    recombine_prob: float = Field(ge=0, le=1)
+    tilt_prob: float = Field(ge=0, le=1)
+    tilt_deg: float = Field(ge=0, le=180)
+
+
+class TrainTemporalSection(ScheduleSection):
+    channels: int = Field(ge=1)
+    dilations: tuple[int, ...]
+    dropout: float = Field(ge=0, lt=1)
+    outputs: int = Field(ge=1)
+    fps: Range
+    pan_prob: float = Field(ge=0, le=1)
+    move_prob: float = Field(ge=0, le=1)
+    camera_speed: float = Field(ge=0)
+    edge_prob: float = Field(ge=0, le=1)
+    noise_prob: float = Field(ge=0, le=1)
+    pose_augment_prob: float = Field(ge=0, le=1)
+    w_pose: float
+    w_camera: float
+    w_reproj: float
+    w_velocity: float
+    val_every: int = Field(ge=1)
+    val_windows: int = Field(ge=1)
+    calibration: str
 
 
 class RefineSection(Section):
@@ -219,6 +260,8 @@ class Preset:
     synth: SynthSection
     lifter_noise: LifterNoiseSection
     train: TrainSection
+    pose_augment: PoseAugmentSection
+    train_temporal: TrainTemporalSection
     lift: LiftSection
     refine: RefineSection
     train_refiner: TrainRefinerSection
@@ -234,6 +277,8 @@ SECTIONS: dict[str, type[Section]] = {
     "synth": SynthSection,
     "lifter_noise": LifterNoiseSection,
     "train": TrainSection,
+    "pose_augment": PoseAugmentSection,
+    "train_temporal": TrainTemporalSection,
     "lift": LiftSection,
     "refine": RefineSection,
     "train_refiner": TrainRefinerSection,

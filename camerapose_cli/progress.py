@@ -134,6 +134,12 @@ class StepReporter:
         elif not self.quiet and (step % PLAIN_STEP_EVERY == 0 or step == self.total):
             print(f"{self.label} step {step}/{self.total} loss {logs['total']:.4f}", file=sys.stderr, flush=True)
 
+    def __enter__(self) -> StepReporter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if self.progress is not None:
             self.progress.stop()

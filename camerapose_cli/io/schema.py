@@ -56,6 +56,7 @@ KEYPOINTS3D_SCHEMA = pa.schema(
         ("cam_depth_ratio", pa.float32()),  # the camera branch: root depth = ratio * focal / 2D scale
         ("cam_root_xy", _fixed(pa.float32(), 2)),  # the camera branch: root in normalized image coordinates
         ("reproj_err_px", pa.float32()),  # mean distance of the reprojected COCO points to the input, confident ones
+        ("lifter_model", pa.string()),  # which lifter made the row: temporal | single
     ]
 )
 
@@ -108,6 +109,10 @@ class KeypointTable:
         """The rows of several tables, in order; the first table's metadata."""
         columns = {name: np.concatenate([getattr(t, name) for t in tables]) for name in KEYPOINT_COLUMNS}
         return cls(**columns, metadata=dict(tables[0].metadata))
+
+    def take(self, rows: np.ndarray) -> KeypointTable:
+        """The given rows (indices or a boolean mask), with the same metadata."""
+        return KeypointTable(**{name: getattr(self, name)[rows] for name in KEYPOINT_COLUMNS}, metadata=self.metadata)
 
     def to_arrow(self) -> pa.Table:
         return pa.Table.from_arrays(

@@ -18,12 +18,14 @@ from camerapose_cli.io.atomic import atomic_output
 from camerapose_cli.io.resources import shipped_dir
 from camerapose_cli.models.lifter import Lifter
 from camerapose_cli.models.refiner import Refiner
+from camerapose_cli.models.temporal import TemporalLifter
 
-MODELS: dict[str, type[Lifter] | type[Refiner]] = {"lifter": Lifter, "refiner": Refiner}
+Model = Lifter | Refiner | TemporalLifter
+MODELS: dict[str, type[Model]] = {"lifter": Lifter, "refiner": Refiner, "temporal": TemporalLifter}
 
 
 def default_weights(model: ModelKind) -> Path:
-    """The shipped checkpoint: weights/lifter.pt or weights/refiner.pt."""
+    """The shipped checkpoint: weights/lifter.pt, weights/refiner.pt or weights/temporal.pt."""
     return shipped_dir("weights") / f"{model}.pt"
 
 
@@ -41,8 +43,8 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_model(path: Path, model: ModelKind) -> Lifter | Refiner:
-    """A lifter or refiner from its checkpoint, in eval mode, fp32."""
+def load_model(path: Path, model: ModelKind) -> Model:
+    """A lifter, refiner or temporal lifter from its checkpoint, in eval mode, fp32."""
     cls = MODELS[model]
     checkpoint = read_checkpoint(path)
     if checkpoint.get("kind") != cls.KIND:
@@ -60,6 +62,10 @@ def load_lifter(path: Path) -> Lifter:
 
 def load_refiner(path: Path) -> Refiner:
     return load_model(path, "refiner")  # type: ignore[return-value]
+
+
+def load_temporal(path: Path) -> TemporalLifter:
+    return load_model(path, "temporal")  # type: ignore[return-value]
 
 
 def save_checkpoint(checkpoint: dict[str, Any], path: Path) -> None:

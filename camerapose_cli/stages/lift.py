@@ -16,19 +16,22 @@ import torch
 
 from camerapose_cli.config import LiftSection, OverlaySection
 from camerapose_cli.core.geometry import VISIBLE_CONF, focal_from_fov, lifter_inputs, project_to_image
+from camerapose_cli.core.sequence import fill_gaps, track_segments
 from camerapose_cli.core.skeleton import NUM_H36M_JOINTS
 from camerapose_cli.errors import InputError
 from camerapose_cli.io.overlay import render_overlay_3d
 from camerapose_cli.io.resources import file_sha256
-from camerapose_cli.io.schema import keypoints3d_table, read_keypoints2d, write_parquet
+from camerapose_cli.io.schema import KeypointTable, keypoints3d_table, read_keypoints2d, write_parquet
 from camerapose_cli.io.video import probe
-from camerapose_cli.models.checkpoints import load_lifter
-from camerapose_cli.models.lifter import Lifter
+from camerapose_cli.models.checkpoints import load_lifter, load_temporal
+from camerapose_cli.models.lifter import Lifter, LifterOutput
+from camerapose_cli.models.temporal import TemporalLifter
 from camerapose_cli.progress import Reporter
 from camerapose_cli.stages.base import Job, Stage
 from camerapose_cli.stages.refine import Refinement
 
 OVERLAY_BATCH_FRAMES = 8  # frames decoded at a time for the 3D overlay
+DEFAULT_FPS = 30.0  # a table that does not say its video's frame rate
 
 
 @dataclass
@@ -52,54 +55,167 @@ def lift_keypoints(
     return lift_with_intrinsics(model, keypoints, focal, principal, batch_size)
 
 
+def _to_camera(
+    out: LifterOutput,
+    keypoints: torch.Tensor,
+    focal: torch.Tensor,
+    principal: torch.Tensor,
+    centre: torch.Tensor,
+    scale: torch.Tensor,
+    rotation: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    """A lifter's output in each frame's virtual camera → pose and root in the real camera, and the reprojection
+    error of the confident keypoints (N, 17, 3) px."""
+    depth = out.depth_ratio * focal / scale
+    root_px = centre + out.root_xy * scale[:, None]  # in the virtual image, principal point at 0
+    root_virtual = torch.cat([root_px / focal[:, None] * depth[:, None], depth[:, None]], -1)
+    to_camera = rotation.transpose(1, 2)  # row vectors: p_cam = p_virtual @ R^T
+    root = (root_virtual[:, None] @ to_camera)[:, 0]
+    projected = project_to_image(out.coco @ to_camera + root[:, None], focal, principal)
+    weight = (keypoints[..., 2] >= VISIBLE_CONF).float()
+    err = ((projected - keypoints[..., :2]).norm(dim=-1) * weight).sum(-1) / weight.sum(-1).clamp(min=1)
+    return {
+        "pose": out.pose @ to_camera,
+        "root": root,
+        "focal": focal,
+        "principal": principal,
+        "d": out.depth_ratio,
+        "t": out.root_xy,
+        "err": err,
+    }
+
+
+def _result(parts: list[dict[str, torch.Tensor]]) -> LiftResult:
+    if not parts:
+        return empty_result(0)
+    cat = {k: torch.cat([p[k] for p in parts]).numpy() for k in parts[0]}
+    return LiftResult(cat["pose"], cat["root"], cat["focal"], cat["principal"], cat["d"], cat["t"], cat["err"])
+
+
+def empty_result(n: int) -> LiftResult:
+    """A LiftResult of n rows, zero-filled (to be written into)."""
+    shapes = {"pose": (NUM_H36M_JOINTS, 3), "root_cam": (3,), "principal": (2,), "root_xy": (2,)}
+    return LiftResult(
+        **{name: np.zeros((n, *shapes.get(name, ())), np.float32) for name in LiftResult.__dataclass_fields__}
+    )
+
+
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+
+
 @torch.inference_mode()
 def lift_with_intrinsics(
     model: Lifter, keypoints: np.ndarray, focal: np.ndarray, principal: np.ndarray, batch_size: int
 ) -> LiftResult:
-    """Lift COCO-17 keypoints (N, 17, 3) px seen by cameras of known focal length (N,) and principal point (N, 2)."""
+    """Lift COCO-17 keypoints (N, 17, 3) px seen by cameras of known focal length (N,) and principal point (N, 2),
+    frame by frame."""
     parts: list[dict[str, torch.Tensor]] = []
-    focal_all = torch.from_numpy(np.ascontiguousarray(focal, dtype=np.float32))
-    principal_all = torch.from_numpy(np.ascontiguousarray(principal, dtype=np.float32))
-    kp_all = torch.from_numpy(np.ascontiguousarray(keypoints, dtype=np.float32))
+    focal_all, principal_all, kp_all = _tensor(focal), _tensor(principal), _tensor(keypoints)
     for start in range(0, len(kp_all), batch_size):
         kp = kp_all[start : start + batch_size]
         focal, principal = focal_all[start : start + batch_size], principal_all[start : start + batch_size]
-        conf = kp[..., 2]
-        inputs, centre, scale, rotation = lifter_inputs(kp[..., :2], conf, focal, principal)
-        out = model(inputs)
-        depth = out.depth_ratio * focal / scale
-        root_px = centre + out.root_xy * scale[:, None]  # in the virtual image, principal point at 0
-        root_virtual = torch.cat([root_px / focal[:, None] * depth[:, None], depth[:, None]], -1)
-        to_camera = rotation.transpose(1, 2)  # row vectors: p_cam = p_virtual @ R^T
-        root = (root_virtual[:, None] @ to_camera)[:, 0]
-        pose = out.pose @ to_camera
-        projected = project_to_image(out.coco @ to_camera + root[:, None], focal, principal)
-        weight = (conf >= VISIBLE_CONF).float()
-        err = ((projected - kp[..., :2]).norm(dim=-1) * weight).sum(-1) / weight.sum(-1).clamp(min=1)
+        inputs, centre, scale, rotation = lifter_inputs(kp[..., :2], kp[..., 2], focal, principal)
+        parts.append(_to_camera(model(inputs), kp, focal, principal, centre, scale, rotation))
+    return _result(parts)
+
+
+@torch.inference_mode()
+def lift_sequence(
+    model: TemporalLifter,
+    keypoints: np.ndarray,
+    present: np.ndarray,
+    focal: np.ndarray,
+    principal: np.ndarray,
+    batch_size: int,
+) -> LiftResult:
+    """Lift one track with the temporal lifter: keypoints (T, 17, 3) px on consecutive frames, `present` (T,) False
+    where the detector missed the person (those frames are interpolated, confidence 0, as in training). The ends
+    are padded by repeating the first and last frames; at most `batch_size` frames go through at a time."""
+    kp = fill_gaps(_tensor(keypoints)[None], torch.from_numpy(present)[None])[0]
+    kp[..., 2] = torch.where(torch.from_numpy(present)[:, None], kp[..., 2], torch.zeros_like(kp[..., 2]))
+    focal_t, principal_t = _tensor(focal), _tensor(principal)
+    inputs, centre, scale, rotation = lifter_inputs(kp[..., :2], kp[..., 2], focal_t, principal_t)
+    half = model.receptive_field // 2
+    index = torch.arange(-half, len(kp) + half).clamp(0, len(kp) - 1)  # repeat the first and last frames
+    padded, mask = inputs[index], torch.from_numpy(present)[index]
+    parts = []
+    for start in range(0, len(kp), batch_size):
+        stop = min(start + batch_size, len(kp))
+        out = model(padded[None, start : stop + 2 * half], mask[None, start : stop + 2 * half])
+        rows = slice(start, stop)
         parts.append(
-            {
-                "pose": pose,
-                "root": root,
-                "focal": focal,
-                "principal": principal,
-                "d": out.depth_ratio,
-                "t": out.root_xy,
-                "err": err,
-            }
+            _to_camera(out, kp[rows], focal_t[rows], principal_t[rows], centre[rows], scale[rows], rotation[rows])
         )
-    if not parts:
-        empty = np.zeros(0, np.float32)
-        return LiftResult(
-            np.zeros((0, NUM_H36M_JOINTS, 3), np.float32),
-            np.zeros((0, 3), np.float32),
-            empty,
-            np.zeros((0, 2), np.float32),
-            empty,
-            np.zeros((0, 2), np.float32),
-            empty,
-        )
-    cat = {k: torch.cat([p[k] for p in parts]).numpy() for k in parts[0]}
-    return LiftResult(cat["pose"], cat["root"], cat["focal"], cat["principal"], cat["d"], cat["t"], cat["err"])
+    return _result(parts)
+
+
+def phase_stride(fps: float, max_fps: float) -> int:
+    """k such that every k-th frame of a video at `fps` is no faster than `max_fps` (the temporal lifter's range)."""
+    return max(1, int(np.ceil(fps / max_fps - 1e-6)))
+
+
+def _track_phases(frames: np.ndarray, stride: int) -> list[np.ndarray]:
+    """Positions into a track segment's sorted `frames`, one array per phase: every `stride`-th frame makes a
+    track of its own."""
+    offset = (frames - frames[0]) % stride
+    return [np.flatnonzero(offset == p) for p in range(stride) if np.any(offset == p)]
+
+
+def lift_tracks(
+    table: KeypointTable,
+    single: Lifter,
+    temporal: TemporalLifter | None,
+    config: LiftSection,
+    intrinsics: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[LiftResult, np.ndarray]:
+    """Lift every row of a keypoints2d table: each track segment (cut at gaps of more than max_gap_frames) of at
+    least temporal_min_frames frames with the temporal lifter, everything else frame by frame with `single`.
+    `intrinsics`: each row's known (focal (N,), principal point (N, 2)); default: from [lift] fov_deg and the
+    image centre. Returns (the result in the table's row order, the model of each row: "temporal" or "single")."""
+    if intrinsics is not None:
+        focal, principal = intrinsics
+    else:
+        focal = focal_from_fov(table.width, table.height, config.fov_deg).astype(np.float32)
+        principal = np.stack([table.width, table.height], -1).astype(np.float32) / 2
+    result, used = empty_result(len(table)), np.full(len(table), "single", dtype=object)
+    single_rows = np.ones(len(table), bool)
+    if temporal is not None:
+        stride = phase_stride(float(table.metadata.get("fps") or DEFAULT_FPS), temporal.config.fps[1])
+        for rows in _sorted_tracks(table):
+            frames = table.frame[rows]
+            for segment in track_segments(frames, config.max_gap_frames):
+                for phase in _track_phases(frames[segment], stride):
+                    picked = rows[segment[phase]]
+                    if len(picked) < config.temporal_min_frames:
+                        continue
+                    slot = (table.frame[picked] - table.frame[picked[0]]) // stride
+                    dense = np.zeros((slot[-1] + 1, *table.keypoints.shape[1:]), np.float32)
+                    dense[slot] = table.keypoints[picked]
+                    present = np.zeros(len(dense), bool)
+                    present[slot] = True
+                    dense_focal = np.full(len(dense), focal[picked[0]], np.float32)
+                    dense_principal = np.repeat(principal[picked[:1]], len(dense), 0)
+                    lifted = lift_sequence(temporal, dense, present, dense_focal, dense_principal, config.batch_size)
+                    _write_rows(result, picked, lifted, slot)
+                    used[picked], single_rows[picked] = "temporal", False
+    rest = np.flatnonzero(single_rows)
+    if len(rest):
+        lifted = lift_with_intrinsics(single, table.keypoints[rest], focal[rest], principal[rest], config.batch_size)
+        _write_rows(result, rest, lifted, np.arange(len(rest)))
+    return result, used
+
+
+def _sorted_tracks(table: KeypointTable) -> list[np.ndarray]:
+    """Row indices of each track, sorted by frame."""
+    order = np.lexsort((table.frame, table.track_id))
+    cuts = np.flatnonzero(np.diff(table.track_id[order])) + 1
+    return np.split(order, cuts) if len(order) else []
+
+
+def _write_rows(result: LiftResult, rows: np.ndarray, lifted: LiftResult, source: np.ndarray) -> None:
+    for name in LiftResult.__dataclass_fields__:
+        getattr(result, name)[rows] = getattr(lifted, name)[source]
 
 
 def read_camera_joints(path: Path) -> np.ndarray:
@@ -127,23 +243,33 @@ class LiftStage(Stage):
         refinement: Refinement | None,
         overlay: OverlaySection,
         preset_name: str,
+        temporal_weights: Path | None = None,
     ) -> None:
+        """`temporal_weights`: the temporal lifter for long enough tracks; None lifts every frame alone."""
         self.config, self.weights, self.refinement, self.overlay = config, weights, refinement, overlay
         self.model = load_lifter(weights)
         self.model_name, self.model_sha256, self.preset_name = weights.name, file_sha256(weights), preset_name
+        self.temporal = None
+        if temporal_weights is not None:  # its single-frame lifter is `weights`, so a fine-tuned one counts in both
+            self.temporal = load_temporal(temporal_weights).use_base(self.model)
+        self.temporal_name = temporal_weights.name if temporal_weights is not None else "none"
+        self.temporal_sha256 = file_sha256(temporal_weights) if temporal_weights is not None else "none"
 
     def settings(self) -> dict[str, Any]:
         refine = self.refinement.settings() if self.refinement is not None else None
-        return {"lift": self.config.result_settings(), "lifter_sha256": self.model_sha256, "refinement": refine}
+        return {
+            "lift": self.config.result_settings(),
+            "lifter_sha256": self.model_sha256,
+            "temporal_sha256": self.temporal_sha256,
+            "refinement": refine,
+        }
 
     def write_table(self, job: Job, path: Path, footer: dict[str, Any], progress: Reporter) -> None:
         table = read_keypoints2d(job.source)
         progress.start_input(job.rel, len(table))
         if self.refinement is not None:
             table = self.refinement(table)
-        result = lift_keypoints(
-            self.model, table.keypoints, table.width, table.height, self.config.fov_deg, self.config.batch_size
-        )
+        result, used = lift_tracks(table, self.model, self.temporal, self.config)
         columns = {
             "video": table.video,
             "frame": table.frame,
@@ -158,12 +284,15 @@ class LiftStage(Stage):
             "cam_depth_ratio": result.depth_ratio,
             "cam_root_xy": result.root_xy,
             "reproj_err_px": result.reproj_err_px,
+            "lifter_model": used,
         }
         meta = {
             **{k: v for k, v in table.metadata.items() if k in ("video", "source", "fps", "frames", "width", "height")},
             "input_table": str(job.source.resolve()),
             "lifter": self.model_name,
             "lifter_sha256": self.model_sha256,
+            "temporal_lifter": self.temporal_name,
+            "temporal_lifter_sha256": self.temporal_sha256,
             "fov_deg": self.config.fov_deg,
             "joints": "h36m17",
             "refiner_sha256": self.refinement.sha256 if self.refinement is not None else "none",

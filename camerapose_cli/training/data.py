@@ -1,9 +1,12 @@
 """Training data from mocap: augment bodies, film them with random virtual cameras, corrupt the 2D (training.noise).
 
 - lifter pairs (`make_batch`): single poses, each with its own camera;
-- refiner sequences (`make_sequences`): windows of consecutive frames, one fixed camera per window.
+- refiner sequences (`make_sequences`): windows of consecutive frames, one fixed camera per window;
+- temporal lifter windows (`make_track_batch`): windows at a drawn frame rate, new poses (training.augment),
+  cameras that may pan and travel, the refiner's detector-like corruption at a drawn strength.
 
-Every range comes from the preset's [synth] table (pipelines/*.toml), so nothing is tuned in code.
+Every range comes from the preset's [synth], [pose_augment] and [train_temporal] tables (pipelines/*.toml), so
+nothing is tuned in code.
 """
 
 from __future__ import annotations
@@ -14,8 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from camerapose_cli.config import LifterNoiseSection, RefineNoiseSection, SynthSection
+from camerapose_cli.config import (
+    LifterNoiseSection,
+    PoseAugmentSection,
+    RefineNoiseSection,
+    SynthSection,
+    TrainTemporalSection,
+)
 from camerapose_cli.core.geometry import focal_from_fov, lifter_inputs, look_at, project_to_image
+from camerapose_cli.core.sequence import fill_gaps
 from camerapose_cli.core.skeleton import (
     BODY_FLIP,
     BODY_INDEX,
@@ -25,7 +35,11 @@ from camerapose_cli.core.skeleton import (
     COCO_FROM_BODY,
     NUM_COCO_JOINTS,
 )
+from camerapose_cli.training.augment import augment_poses, move_joints
 from camerapose_cli.training.noise import NoiseCalibration, corrupt_keypoints, corrupt_sequences, uniform
+
+WORLD_UP = torch.tensor([0.0, 1.0, 0.0])
+MIN_DEPTH_M = 0.3  # a filmed body point nearer the camera than this: that camera path is not used
 
 
 @dataclass
@@ -54,7 +68,8 @@ def scale_bones(points: torch.Tensor, factors: dict[str, torch.Tensor]) -> torch
 
 
 def augment_bodies(points: torch.Tensor, cfg: SynthSection, gen: torch.Generator, repeat: int = 1) -> torch.Tensor:
-    """Random proportions (limbs and widths), overall size and left-right mirroring of world bodies (N, 21, 3).
+    """Random proportions (limbs and widths), joint placement (another rig's), overall size and left-right
+    mirroring of world bodies (N, 21, 3).
 
     With `repeat` = T, consecutive runs of T bodies (the frames of one sequence) share one draw.
     """
@@ -67,18 +82,33 @@ def augment_bodies(points: torch.Tensor, cfg: SynthSection, gen: torch.Generator
     for g in BONE_GROUPS:
         factors[g] = (factors[g] * height).repeat_interleave(repeat)
     points = scale_bones(points, factors)
+    if cfg.joint_offset_m > 0:
+        points = move_joints(points, cfg.joint_offset_m, gen, repeat)
     flip = (torch.rand(n, generator=gen) < cfg.flip_prob).repeat_interleave(repeat)
     mirrored = points[:, list(BODY_FLIP)] * torch.tensor([-1.0, 1.0, 1.0])
     return torch.where(flip[:, None, None], mirrored, points)
 
 
+@dataclass
+class CameraDraw:
+    """Random pinhole cameras, one per body, and how each was aimed (so that a moving camera can re-aim)."""
+
+    rotation: torch.Tensor  # (N, 3, 3) world to camera
+    translation: torch.Tensor  # (N, 3)
+    focal: torch.Tensor  # (N,) px
+    principal: torch.Tensor  # (N, 2) px
+    size: torch.Tensor  # (N, 2) image width, height px
+    eye: torch.Tensor  # (N, 3) camera centre, world
+    target: torch.Tensor  # (N, 3) the point it looks at
+    offset: torch.Tensor  # (N, 3, 3) the off-centre turn and roll after aiming: rotation = offset @ look_at
+
+
 def sample_cameras(
     points: torch.Tensor, cfg: SynthSection, gen: torch.Generator, clearance: torch.Tensor | None = None
-):
+) -> CameraDraw:
     """A random pinhole camera per body: distance, height, azimuth, aim, roll, image size, focal, principal point.
 
     `clearance` (N,) metres is added to the distance (for sequences, how far the person travels).
-    Returns (world-to-camera rotation (N,3,3), translation (N,3), focal (N,), principal point (N,2), image size (N,2)).
     """
     n = len(points)
     pelvis = points[:, BODY_INDEX["pelvis"]]
@@ -98,14 +128,14 @@ def sample_cameras(
     fov = torch.deg2rad(fov_deg)
     principal = size / 2 + (torch.rand(n, 2, generator=gen) - 0.5) * 2 * cfg.principal_jitter * size
     target = pelvis + (torch.rand(n, 3, generator=gen) - 0.5) * 2 * cfg.aim_jitter_m
-    rotation = look_at(eye, target, torch.tensor([0.0, 1.0, 0.0]))
     # Put the person off-centre too, and tilt the camera a little.
     yaw = (torch.rand(n, generator=gen) - 0.5) * fov * cfg.off_centre
     pitch = (torch.rand(n, generator=gen) - 0.5) * fov * cfg.off_centre
     roll = torch.deg2rad((torch.rand(n, generator=gen) - 0.5) * 2 * cfg.roll_deg)
-    rotation = _axis_rotation(roll, 2) @ _axis_rotation(pitch, 0) @ _axis_rotation(yaw, 1) @ rotation
+    offset = _axis_rotation(roll, 2) @ _axis_rotation(pitch, 0) @ _axis_rotation(yaw, 1)
+    rotation = offset @ look_at(eye, target, WORLD_UP)
     translation = -(rotation @ eye[..., None])[..., 0]
-    return rotation, translation, focal, principal, size
+    return CameraDraw(rotation, translation, focal, principal, size, eye, target, offset)
 
 
 def _axis_rotation(angle: torch.Tensor, axis: int) -> torch.Tensor:
@@ -123,9 +153,10 @@ def film_bodies(bodies: torch.Tensor, cfg: SynthSection, gen: torch.Generator):
     Returns (camera-frame points (N, 21, 3), COCO keypoints (N, 17, 2) px, focal (N,), principal point (N, 2),
     image size (N, 2)).
     """
-    rotation, translation, focal, principal, size = sample_cameras(bodies, cfg, gen)
-    cam = (rotation[:, None] @ bodies[..., None])[..., 0] + translation[:, None]
-    return cam, project_to_image(cam[:, list(COCO_FROM_BODY)], focal, principal), focal, principal, size
+    draw = sample_cameras(bodies, cfg, gen)
+    cam = (draw.rotation[:, None] @ bodies[..., None])[..., 0] + draw.translation[:, None]
+    coco = project_to_image(cam[:, list(COCO_FROM_BODY)], draw.focal, draw.principal)
+    return cam, coco, draw.focal, draw.principal, draw.size
 
 
 def make_batch(
@@ -135,10 +166,14 @@ def make_batch(
     noise: LifterNoiseSection | None,
     *,
     augment: bool = True,
+    poses: PoseAugmentSection | None = None,
+    poses_share: float = 0.0,
 ) -> SyntheticBatch:
-    """Body points in the world (N, 21, 3) → a lifter batch: optionally augmented bodies, 2D corrupted by `noise`
-    (exact 2D, confidence 1, with None)."""
+    """Body points in the world (N, 21, 3) → a lifter batch: optionally augmented bodies (proportions; with `poses`,
+    a `poses_share` of them also in new poses), 2D corrupted by `noise` (exact 2D, confidence 1, with None)."""
     bodies = augment_bodies(world_points, cfg, gen) if augment else world_points
+    if poses is not None and poses_share > 0:
+        bodies = augment_poses(bodies, poses, poses_share, gen)
     cam, coco_px, focal, principal, _ = film_bodies(bodies, cfg, gen)
     if noise is None:
         noisy, conf = coco_px, torch.ones(coco_px.shape[:2])
@@ -169,9 +204,9 @@ def film_windows(
     bodies = augment_bodies(windows.reshape(b * t, *windows.shape[2:]), synth_cfg, gen, repeat=t).reshape(windows.shape)
     pelvis = bodies[:, :, 0]
     travel = (pelvis - pelvis[:, t // 2 : t // 2 + 1])[..., [0, 2]].norm(dim=-1).amax(1)
-    rotation, translation, focal, principal, _ = sample_cameras(bodies[:, t // 2], synth_cfg, gen, clearance=travel)
-    cam = torch.einsum("bij,btkj->btki", rotation, bodies) + translation[:, None, None]
-    return cam, focal, principal
+    draw = sample_cameras(bodies[:, t // 2], synth_cfg, gen, clearance=travel)
+    cam = torch.einsum("bij,btkj->btki", draw.rotation, bodies) + draw.translation[:, None, None]
+    return cam, draw.focal, draw.principal
 
 
 def make_sequences(
@@ -204,3 +239,136 @@ def valid_window_starts(clip_starts: np.ndarray, clip_ends: np.ndarray, length: 
     return np.concatenate(
         [np.arange(s, e - span) for s, e in zip(clip_starts, clip_ends) if e - s > span] or [np.zeros(0, np.int64)]
     )
+
+
+@dataclass
+class TrackBatch:
+    """Windows of tracks for the temporal lifter: its inputs, and the truth for each window's output frames."""
+
+    inputs: torch.Tensor  # (B, L, 17, 3) per-frame lifter inputs (geometry.lifter_inputs)
+    present: torch.Tensor  # (B, L) bool: the frame has a detection
+    frames: SyntheticBatch  # the B * outputs centre frames, window by window
+    outputs: int
+
+
+def sample_window_points(
+    points: torch.Tensor,
+    clip_starts: np.ndarray,
+    clip_fps: np.ndarray,
+    frames: np.ndarray,
+    length: int,
+    fps: tuple[float, float],
+    rng: np.random.Generator,
+) -> torch.Tensor:
+    """Windows (B, length, 21, 3) of mocap at frame rates drawn from `fps`, around random `frames` (B,) of the
+    concatenated clips (`clip_starts` (C+1,)), interpolated between mocap frames; a clip too short for the drawn
+    rate is slowed to fit."""
+    clip = np.searchsorted(clip_starts, frames, side="right") - 1
+    first, last = clip_starts[clip], clip_starts[clip + 1] - 1
+    step = clip_fps[clip] / rng.uniform(*fps, len(frames))
+    step = np.minimum(step, (last - first) / max(length - 1, 1))
+    span = step * (length - 1)
+    start = first + rng.uniform(0, 1, len(frames)) * (last - first - span)
+    index = torch.from_numpy(start[:, None] + step[:, None] * np.arange(length)[None])
+    lo = index.floor().long().clamp(max=torch.from_numpy(last)[:, None])
+    hi = (lo + 1).clamp(max=torch.from_numpy(last)[:, None])
+    w = (index - lo).float().clamp(0, 1)[..., None, None]
+    return points[lo] * (1 - w) + points[hi] * w
+
+
+def film_moving(
+    bodies: torch.Tensor, cfg: SynthSection, temporal: TrainTemporalSection, gen: torch.Generator, dt: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Film windows (B, T, 21, 3) with a camera per window that may pan to follow the pelvis and travel sideways
+    (`dt` (B,) seconds per frame). Returns (camera points (B, T, 21, 3), focal (B,), principal point (B, 2))."""
+    b, t = bodies.shape[:2]
+    pelvis = bodies[:, :, BODY_INDEX["pelvis"]]
+    travel = (pelvis - pelvis[:, t // 2 : t // 2 + 1])[..., [0, 2]].norm(dim=-1).amax(1)
+    draw = sample_cameras(bodies[:, t // 2], cfg, gen, clearance=travel)
+    pan = (torch.rand(b, generator=gen) < temporal.pan_prob).float()
+    move = (torch.rand(b, generator=gen) < temporal.move_prob).float()
+    heading = torch.rand(b, generator=gen) * 2 * math.pi
+    speed = torch.rand(b, generator=gen) * temporal.camera_speed * move
+    velocity = torch.stack([torch.cos(heading), torch.zeros(b), torch.sin(heading)], -1) * speed[:, None]
+    time = (torch.arange(t) - t // 2)[None] * dt[:, None]  # (B, T) seconds from the middle frame
+    eye = draw.eye[:, None] + velocity[:, None] * time[..., None]
+    target = draw.target[:, None] + (pelvis - pelvis[:, t // 2 : t // 2 + 1]) * pan[:, None, None]
+    aim = look_at(eye.reshape(-1, 3), target.reshape(-1, 3), WORLD_UP).reshape(b, t, 3, 3)
+    rotation = draw.offset[:, None] @ aim
+    cam = torch.einsum("btij,btkj->btki", rotation, bodies - eye[:, :, None])
+    static = torch.einsum("bij,btkj->btki", draw.rotation, bodies) + draw.translation[:, None, None]
+    behind = (cam[..., 2] < MIN_DEPTH_M).flatten(1).any(1)  # a travelling camera that ran into the person
+    return torch.where(behind[:, None, None, None], static, cam), draw.focal, draw.principal
+
+
+def make_track_batch(
+    points: torch.Tensor,
+    clip_starts: np.ndarray,
+    clip_fps: np.ndarray,
+    frames: np.ndarray,
+    receptive_field: int,
+    synth_cfg: SynthSection,
+    temporal: TrainTemporalSection,
+    poses: PoseAugmentSection,
+    noise_cfg: RefineNoiseSection,
+    calibration: NoiseCalibration,
+    rng: np.random.Generator,
+    gen: torch.Generator,
+) -> TrackBatch:
+    """Windows around `frames` (B,): augmented, filmed by (moving) virtual cameras, corrupted like detections by
+    a per-window amount, with gaps filled as lift fills them and some windows at a track's start or end."""
+    length = receptive_field + temporal.outputs - 1
+    b = len(frames)
+    windows = sample_window_points(points, clip_starts, clip_fps, frames, length, temporal.fps, rng)
+    flat = augment_bodies(windows.flatten(0, 1), synth_cfg, gen, repeat=length)
+    flat = augment_poses(flat, poses, temporal.pose_augment_prob, gen, repeat=length)
+    bodies = flat.reshape(b, length, *flat.shape[1:])
+    clip = np.searchsorted(clip_starts, frames, side="right") - 1
+    dt = torch.from_numpy(1.0 / clip_fps[clip]).float()  # the drawn rate only changes how far each frame moves
+    cam, focal, principal = film_moving(bodies, synth_cfg, temporal, gen, dt)
+    focal_t, principal_t = focal.repeat_interleave(length), principal.repeat_interleave(length, 0)
+    clean = project_to_image(cam[..., list(COCO_FROM_BODY), :].flatten(0, 1), focal_t, principal_t)
+    clean = clean.reshape(b, length, NUM_COCO_JOINTS, 2)
+    noisy, conf, present = corrupt_sequences(clean, calibration, noise_cfg, gen)
+    strength = torch.rand(b, generator=gen) * (torch.rand(b, generator=gen) < temporal.noise_prob)
+    noisy = clean + (noisy - clean) * strength[:, None, None, None]
+    noisy_window = strength > 0
+    conf = torch.where(noisy_window[:, None, None], conf, torch.ones_like(conf))
+    present = present | ~noisy_window[:, None]
+    noisy = fill_gaps(noisy, present)
+    conf = torch.where(present[..., None], conf, torch.zeros_like(conf))
+    inputs, centre, scale, rotation = lifter_inputs(noisy.flatten(0, 1), conf.flatten(0, 1), focal_t, principal_t)
+    inputs = inputs.reshape(b, length, NUM_COCO_JOINTS, 3)
+    inputs, present = _repeat_edges(inputs, present, receptive_field, temporal.edge_prob, gen)
+    # The truth of the output frames, in each frame's virtual camera.
+    half = receptive_field // 2
+    out = slice(half, half + temporal.outputs)
+    virtual = torch.einsum("btkj,btji->btki", cam, rotation.reshape(b, length, 3, 3))[:, out].flatten(0, 1)
+    root = virtual[:, BODY_INDEX["pelvis"]]
+    pick = lambda x: x.reshape(b, length, *x.shape[1:])[:, out].flatten(0, 1)  # noqa: E731
+    frames_batch = SyntheticBatch(
+        pick(inputs.flatten(0, 1)),
+        virtual - root[:, None],
+        root,
+        pick(focal_t),
+        torch.zeros(b * temporal.outputs, 2),
+        pick(centre),
+        pick(scale),
+    )
+    return TrackBatch(inputs, present, frames_batch, temporal.outputs)
+
+
+def _repeat_edges(
+    inputs: torch.Tensor, present: torch.Tensor, receptive_field: int, share: float, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For a `share` of windows, the first or last k frames (k < receptive field / 2, so that every output frame
+    is a real one) replaced by the next real frame: what lift's padding does at a track's start or end."""
+    b, length = present.shape
+    k = torch.randint(1, receptive_field // 2 + 1, (b,), generator=gen)
+    at_start = torch.rand(b, generator=gen) < 0.5
+    chosen = torch.rand(b, generator=gen) < share
+    frame = torch.arange(length)[None]
+    source = torch.where(at_start[:, None], frame.clamp(min=k[:, None]), frame.clamp(max=length - 1 - k[:, None]))
+    source = torch.where(chosen[:, None], source, frame.expand(b, length))
+    gather = source[..., None, None].expand(-1, -1, *inputs.shape[2:])
+    return inputs.gather(1, gather), present.gather(1, source)

@@ -1,22 +1,39 @@
-"""Evaluate a lifter on held-out 3D bodies (a mocap split, or Human3.6M via io.h36m), filmed by virtual
-cameras with a fixed seed, with exact or noisy 2D."""
+"""Evaluate lifters on held-out 3D bodies (a mocap split, or Human3.6M via io.h36m), filmed by virtual cameras
+with a fixed seed: single poses with exact or noisy 2D (`evaluate_on_bodies`), or whole clips filmed as video
+tracks and lifted as the lift stage lifts them, single-frame against temporal (`evaluate_tracks`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from camerapose_cli.config import LifterNoiseSection, MocapSection, Split, SynthSection
-from camerapose_cli.core.metrics import per_joint_error
-from camerapose_cli.core.skeleton import H36M17_JOINTS, NUM_H36M_JOINTS
+from camerapose_cli.config import (
+    LifterNoiseSection,
+    LiftSection,
+    MocapSection,
+    RefineNoiseSection,
+    RefineSection,
+    Split,
+    SynthSection,
+)
+from camerapose_cli.core.geometry import project_to_image
+from camerapose_cli.core.metrics import mpjpe, pa_mpjpe, per_joint_error
+from camerapose_cli.core.skeleton import COCO_FROM_BODY, H36M17_JOINTS, NUM_COCO_JOINTS, NUM_H36M_JOINTS
 from camerapose_cli.errors import InputError
 from camerapose_cli.io.mocap import load_mocap
+from camerapose_cli.io.schema import KeypointTable
 from camerapose_cli.models.lifter import Lifter
-from camerapose_cli.training.data import make_batch
+from camerapose_cli.models.refiner import Refiner
+from camerapose_cli.models.temporal import TemporalLifter
+from camerapose_cli.stages.lift import lift_tracks
+from camerapose_cli.stages.refine import refine_table
+from camerapose_cli.training.data import make_batch, sample_cameras
 from camerapose_cli.training.loop import evaluate_lifter
+from camerapose_cli.training.noise import NoiseCalibration, corrupt_sequences
 from camerapose_cli.training.splits import clip_content, split_clips
 
 EVAL_BATCH = 8192  # poses per forward pass
@@ -84,3 +101,138 @@ def mocap_eval_bodies(
 def mocap_test_bodies(mocap_path: Path, split: Split, mocap_cfg: MocapSection, stride: int) -> np.ndarray:
     """Every `stride`-th frame of the clips in one split of a mocap source."""
     return mocap_eval_bodies(mocap_path, split, mocap_cfg, stride)[0]
+
+
+@dataclass
+class EvalClip:
+    """A piece of one mocap clip to film as a video track."""
+
+    name: str
+    group: str
+    points: np.ndarray  # (T, 21, 3) world, metres
+    fps: float
+
+
+def mocap_eval_clips(
+    mocap_path: Path,
+    split: Split,
+    mocap_cfg: MocapSection,
+    max_frames: int,
+    joint_names: dict[str, str | list[str]] | None = None,
+) -> list[EvalClip]:
+    """The clips of one split (`all`: every clip) cut into pieces of at most `max_frames` frames."""
+    mocap = load_mocap(mocap_path, joint_names, unit=mocap_cfg.unit)
+    clips = mocap.names if split == "all" else split_clips(mocap.names, mocap_cfg)[split]
+    out = []
+    for name in clips:
+        i = mocap.names.index(name)
+        points = mocap.points[mocap.starts[i] : mocap.starts[i + 1]]
+        group = motion_group(name, mocap.descriptions[i])
+        for start in range(0, len(points), max_frames):
+            piece = points[start : start + max_frames]
+            if len(piece) >= 3:
+                out.append(EvalClip(name, group, piece, float(mocap.fps[i])))
+    if not out:
+        raise InputError(f"{mocap_path}: the {split} split is empty")
+    return out
+
+
+def film_clip(clip: EvalClip, synth_cfg: SynthSection, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """One static virtual camera for a whole clip piece: (camera points (T, 21, 3), COCO px (T, 17, 2), focal (),
+    principal (2,), image size (2,))."""
+    bodies = torch.from_numpy(clip.points)
+    t = len(bodies)
+    pelvis = bodies[:, 0]
+    travel = (pelvis - pelvis[t // 2])[:, [0, 2]].norm(dim=-1).amax()[None]
+    draw = sample_cameras(bodies[t // 2 : t // 2 + 1], synth_cfg, gen, clearance=travel)
+    cam = bodies @ draw.rotation[0].T + draw.translation[0]
+    coco = project_to_image(cam[:, list(COCO_FROM_BODY)], draw.focal.expand(t), draw.principal.expand(t, 2))
+    return cam, coco, draw.focal[0], draw.principal[0], draw.size[0]
+
+
+def clip_table(keypoints: np.ndarray, present: np.ndarray, size: torch.Tensor, fps: float) -> KeypointTable:
+    """A keypoints2d table of one track: the rows of the frames where `present`."""
+    frame = np.flatnonzero(present)
+    n = len(frame)
+    return KeypointTable(
+        video=np.full(n, "synthetic", dtype=object),
+        frame=frame.astype(np.int64),
+        time_s=frame / fps,
+        track_id=np.ones(n, np.int64),
+        bbox=np.zeros((n, 4), np.float32),
+        score=np.ones(n, np.float32),
+        keypoints=keypoints[frame].astype(np.float32),
+        width=np.full(n, int(size[0]), np.int32),
+        height=np.full(n, int(size[1]), np.int32),
+        metadata={"fps": str(fps)},
+    )
+
+
+@dataclass
+class TrackNoise:
+    """Detector-like corruption of filmed tracks, and the refiner that cleans it before lifting (None: raw)."""
+
+    calibration: NoiseCalibration
+    config: RefineNoiseSection
+    refiner: Refiner | None
+    refine_cfg: RefineSection
+
+
+@torch.no_grad()
+def evaluate_tracks(
+    lifters: dict[str, tuple[Lifter, TemporalLifter | None]],
+    clips: list[EvalClip],
+    synth_cfg: SynthSection,
+    lift_cfg: LiftSection,
+    noise: TrackNoise | None,
+    *,
+    seed: int,
+) -> dict[str, dict[str, Any]]:
+    """Film every clip piece as a video track (static camera, seeded), optionally corrupt and refine its 2D, and
+    lift it as the lift stage does (stages.lift.lift_tracks) with each named (single-frame, temporal or None)
+    pair. Per name: MPJPE, PA-MPJPE (mm) over the 17 joints of the frames that have a detection, acceleration
+    error (mm/frame^2) over runs of three such frames, overall and per motion group."""
+    gen = torch.Generator().manual_seed(seed)
+    sums = {name: {} for name in lifters}
+    for clip in clips:
+        cam, coco, focal, principal, size = film_clip(clip, synth_cfg, gen)
+        t = len(cam)
+        if noise is None:
+            keypoints = torch.cat([coco, torch.ones(t, NUM_COCO_JOINTS, 1)], -1).numpy()
+            present = np.ones(t, bool)
+        else:
+            noisy, conf, present_t = corrupt_sequences(coco[None], noise.calibration, noise.config, gen)
+            keypoints, present = torch.cat([noisy[0], conf[0, ..., None]], -1).numpy(), present_t[0].numpy()
+        table = clip_table(keypoints, present, size, clip.fps)
+        if noise is not None and noise.refiner is not None:
+            table = refine_table(table, noise.refiner, noise.refine_cfg)
+        intrinsics = (np.full(len(table), float(focal), np.float32), np.repeat(principal.numpy()[None], len(table), 0))
+        truth = (cam - cam[:, :1])[:, :NUM_H36M_JOINTS] * 1000
+        for name, (single, temporal) in lifters.items():
+            result, _ = lift_tracks(table, single, temporal, lift_cfg, intrinsics)
+            pred = torch.zeros(t, NUM_H36M_JOINTS, 3)
+            pred[table.frame] = torch.from_numpy(result.pose) * 1000
+            rows = torch.from_numpy(table.frame)
+            err = {"mpjpe_mm": mpjpe(pred[rows], truth[rows]), "pa_mpjpe_mm": pa_mpjpe(pred[rows], truth[rows])}
+            have = torch.from_numpy(present)
+            triple = have[2:] & have[1:-1] & have[:-2]
+            accel = lambda x: x[2:] - 2 * x[1:-1] + x[:-2]  # noqa: E731
+            accel_err = (accel(pred) - accel(truth)).norm(dim=-1).mean(-1)[triple]
+            for key in (clip.group, "all"):
+                bucket = sums[name].setdefault(key, {"frames": 0, "mpjpe_mm": 0.0, "pa_mpjpe_mm": 0.0, "accel": []})
+                bucket["frames"] += len(rows)
+                bucket["mpjpe_mm"] += float(err["mpjpe_mm"]) * len(rows)
+                bucket["pa_mpjpe_mm"] += float(err["pa_mpjpe_mm"]) * len(rows)
+                bucket["accel"].append(accel_err)
+    return {
+        name: {
+            key: {
+                "frames": b["frames"],
+                "mpjpe_mm": b["mpjpe_mm"] / b["frames"],
+                "pa_mpjpe_mm": b["pa_mpjpe_mm"] / b["frames"],
+                "accel_mm": float(torch.cat(b["accel"]).mean()),
+            }
+            for key, b in groups.items()
+        }
+        for name, groups in sums.items()
+    }

@@ -21,11 +21,13 @@ import torch
 from camerapose_cli import __version__
 from camerapose_cli.config import (
     LifterNoiseSection,
+    PoseAugmentSection,
     RefineNoiseSection,
     ScheduleSection,
     SynthSection,
     TrainRefinerSection,
     TrainSection,
+    TrainTemporalSection,
     WeakSection,
 )
 from camerapose_cli.core.geometry import lifter_inputs, normalize_track
@@ -33,10 +35,26 @@ from camerapose_cli.core.metrics import bone_lengths, mpjpe, n_mpjpe, pa_mpjpe
 from camerapose_cli.core.skeleton import H36M17_BONES
 from camerapose_cli.io.atomic import atomic_output
 from camerapose_cli.io.mocap import MocapSet
-from camerapose_cli.models.checkpoints import load_lifter, load_refiner, read_checkpoint, save_checkpoint
+from camerapose_cli.models.checkpoints import (
+    default_weights,
+    load_lifter,
+    load_refiner,
+    load_temporal,
+    read_checkpoint,
+    save_checkpoint,
+)
 from camerapose_cli.models.lifter import Lifter, LifterConfig, LifterOutput
 from camerapose_cli.models.refiner import Refiner, RefinerConfig
-from camerapose_cli.training.data import KeypointSequences, SyntheticBatch, augment_bodies, make_batch, make_sequences
+from camerapose_cli.models.temporal import TemporalLifter, TemporalLifterConfig
+from camerapose_cli.training.data import (
+    KeypointSequences,
+    SyntheticBatch,
+    TrackBatch,
+    augment_bodies,
+    make_batch,
+    make_sequences,
+    make_track_batch,
+)
 from camerapose_cli.training.losses import (
     bone_length_prior,
     camera_targets,
@@ -112,7 +130,7 @@ def seed_and_threads(seed: int, threads: int) -> None:
 
 
 def run_loop(
-    model: Lifter | Refiner,
+    model: Lifter | Refiner | TemporalLifter,
     cfg: ScheduleSection,
     last: Path,
     clip_norm: float,
@@ -147,7 +165,11 @@ def run_loop(
 
 
 def finish(
-    model: Lifter | Refiner, checkpoint: Path, report_path: Path, report: TrainReport, meta: dict[str, Any]
+    model: Lifter | Refiner | TemporalLifter,
+    checkpoint: Path,
+    report_path: Path,
+    report: TrainReport,
+    meta: dict[str, Any],
 ) -> Path:
     """Write the final checkpoint (with `meta`) and the JSON report."""
     save_checkpoint(model.checkpoint({"meta": meta}), checkpoint)
@@ -156,7 +178,9 @@ def finish(
     return checkpoint
 
 
-def lifter_losses(model_out: LifterOutput, batch: SyntheticBatch, cfg: TrainSection) -> dict[str, torch.Tensor]:
+def lifter_losses(
+    model_out: LifterOutput, batch: SyntheticBatch, cfg: TrainSection | TrainTemporalSection
+) -> dict[str, torch.Tensor]:
     """Paired losses: 3D body points, camera parameters, and reprojection onto the (noisy) 2D input."""
     log_d, root_xy = camera_targets(batch.root, batch.focal, batch.principal, batch.centre, batch.scale)
     principal_n = (batch.principal - batch.centre) / batch.scale[:, None]
@@ -277,6 +301,7 @@ def train_lifter(
     weak: WeakSamples | None = None,
     weak_cfg: WeakSection | None = None,
     init: Path | None = None,
+    poses: PoseAugmentSection | None = None,
 ) -> Path:
     """Train (or resume) a lifter; write `<out>/lifter.pt`, `<out>/last.pt` and `<out>/report.json`.
 
@@ -302,7 +327,14 @@ def train_lifter(
         )
 
     def step_fn(rng: np.random.Generator, gen: torch.Generator) -> dict[str, torch.Tensor]:
-        batch = make_batch(points[sample_frames(train_frames, train_cfg.batch_size, rng)], synth_cfg, gen, noise_cfg)
+        batch = make_batch(
+            points[sample_frames(train_frames, train_cfg.batch_size, rng)],
+            synth_cfg,
+            gen,
+            noise_cfg,
+            poses=poses,
+            poses_share=train_cfg.pose_augment_prob,
+        )
         if weak is None:
             return lifter_losses(model(batch.inputs), batch, train_cfg)
         pick = torch.from_numpy(rng.integers(0, len(weak_kp), weak_cfg.batch_size))
@@ -421,3 +453,94 @@ def train_refiner(
         "init": str(init) if init is not None else "",
     }
     return finish(model, out_dir / "refiner.pt", out_dir / "refiner_report.json", report, meta)
+
+
+def temporal_losses(model: TemporalLifter, batch: TrackBatch, cfg: TrainTemporalSection) -> dict[str, torch.Tensor]:
+    """The single-frame lifter's losses on every output frame, and the joints' frame-to-frame motion."""
+    out = model(batch.inputs, batch.present)
+    losses = lifter_losses(out, batch.frames, cfg)
+    k = batch.outputs
+    pred = out.body.reshape(-1, k, *out.body.shape[1:])
+    true = batch.frames.body.reshape(-1, k, *batch.frames.body.shape[1:])
+    losses["velocity"] = ((pred[:, 1:] - pred[:, :-1]) - (true[:, 1:] - true[:, :-1])).norm(dim=-1).mean()
+    losses["total"] = losses["total"] + cfg.w_velocity * losses["velocity"]
+    return losses
+
+
+@torch.no_grad()
+def evaluate_temporal(model: TemporalLifter, batch: TrackBatch) -> dict[str, float]:
+    """The MPJPE family (mm) of the output frames, and their acceleration error (mm/frame^2)."""
+    model.eval()
+    out = model(batch.inputs, batch.present)
+    scores = evaluate_lifter(model, batch.frames, out)  # type: ignore[arg-type]
+    k = batch.outputs
+    pred = out.pose.reshape(-1, k, *out.pose.shape[1:]) * 1000
+    true = batch.frames.body[:, : out.pose.shape[1]].reshape(-1, k, *out.pose.shape[1:]) * 1000
+    accel = lambda x: x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]  # noqa: E731
+    scores["accel_mm"] = float((accel(pred) - accel(true)).norm(dim=-1).mean())
+    return scores
+
+
+def train_temporal(
+    mocap: MocapSet,
+    train_clips: list[str],
+    val_clips: list[str],
+    synth_cfg: SynthSection,
+    poses: PoseAugmentSection,
+    noise_cfg: RefineNoiseSection,
+    calibration: NoiseCalibration,
+    cfg: TrainTemporalSection,
+    out_dir: Path,
+    *,
+    on_step: Callable[[int, dict[str, float]], None] = lambda step, logs: None,
+    extra_meta: dict | None = None,
+    init: Path | None = None,
+    base: Path | None = None,
+) -> Path:
+    """Train (or resume) the temporal lifter on windows of mocap filmed by (moving) virtual cameras, with
+    detector-like noise; write `<out>/temporal.pt`, `<out>/temporal_last.pt` and `<out>/temporal_report.json`.
+    From scratch, its frozen single-frame lifter is `base` (default: the shipped one); `init` continues a
+    temporal checkpoint instead."""
+    base = base if base is not None else default_weights("lifter")
+    seed_and_threads(cfg.seed, cfg.threads)
+    if init is not None:
+        model = load_temporal(init).train()
+    else:
+        config = TemporalLifterConfig(cfg.channels, 3, cfg.dilations, cfg.dropout, cfg.fps)
+        model = TemporalLifter(load_lifter(base), config)
+    points = torch.from_numpy(mocap.points)
+    train_frames, val_frames = mocap.frames_of(train_clips), mocap.frames_of(val_clips)
+    clip_fps = mocap.fps.astype(np.float64)
+
+    def windows(frames: np.ndarray, count: int, rng: np.random.Generator, gen: torch.Generator) -> TrackBatch:
+        centres = sample_frames(frames, count, rng)
+        field = model.receptive_field
+        return make_track_batch(
+            points, mocap.starts, clip_fps, centres, field, synth_cfg, cfg, poses, noise_cfg, calibration, rng, gen
+        )
+
+    val_batch = windows(
+        val_frames, cfg.val_windows, np.random.default_rng(cfg.seed + 1), torch.Generator().manual_seed(cfg.seed + 1)
+    )
+    report, seconds = run_loop(
+        model,
+        cfg,
+        out_dir / "temporal_last.pt",
+        LIFTER_CLIP_NORM,
+        lambda rng, gen: temporal_losses(model, windows(train_frames, cfg.batch_size, rng, gen), cfg),
+        save_every=cfg.val_every,
+        validate=lambda: evaluate_temporal(model, val_batch),
+        on_step=on_step,
+    )
+    meta = {
+        "tool_version": __version__,
+        "steps": cfg.steps,
+        "train_clips": len(train_clips),
+        "seconds": round(seconds, 1),
+        "receptive_field": model.receptive_field,
+        "base_lifter": str(base) if init is None else "",
+        "validation": report.validation[-1] if report.validation else {},
+        "init": str(init) if init is not None else "",
+        **(extra_meta or {}),
+    }
+    return finish(model, out_dir / "temporal.pt", out_dir / "temporal_report.json", report, meta)

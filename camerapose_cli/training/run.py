@@ -16,7 +16,7 @@ from camerapose_cli.io.mocap import MocapSet, load_mocap
 from camerapose_cli.io.resources import shipped_dir
 from camerapose_cli.models.checkpoints import default_weights, load_model, read_checkpoint, save_checkpoint, to_half
 from camerapose_cli.progress import StepReporter, info
-from camerapose_cli.training.loop import finetune_config, train_lifter, train_refiner
+from camerapose_cli.training.loop import finetune_config, train_lifter, train_refiner, train_temporal
 from camerapose_cli.training.noise import NoiseCalibration
 from camerapose_cli.training.splits import split_clips
 from camerapose_cli.training.weak import load_weak_2d
@@ -43,7 +43,7 @@ def plot_report(report_path: Path, png_path: Path) -> None:
         right.plot([r["step"] for r in validation], [r[key] for r in validation], marker="o", label=key)
     right.set_xlabel("step")
     right.set_ylabel("mm")
-    right.set_title("validation (held-out clips, exact 2D)")
+    right.set_title("validation (held-out clips)")
     right.legend(fontsize=7)
     fig.tight_layout()
     with atomic_output(png_path) as tmp:
@@ -92,7 +92,7 @@ def run_training(
     """Train a lifter (optionally with 2D-only data) or a refiner. With --weak-2d the lifter starts from the shipped
     one unless `init` or `from_scratch` says otherwise."""
     if weak_2d and model != "lifter":
-        raise UsageError("--weak-2d trains the lifter; drop --model refiner")
+        raise UsageError(f"--weak-2d trains the single-frame lifter; drop --model {model}")
     if from_scratch and init is not None:
         raise UsageError("--from-scratch and --init exclude each other")
     if weak_2d and init is None and not from_scratch:
@@ -100,7 +100,7 @@ def run_training(
     if init is not None:
         load_model(init, model)  # a wrong or bad file is a usage error now, not after the mocap is read
     joints = read_joint_map(joint_map) if joint_map is not None else None
-    last = out / ("last.pt" if model == "lifter" else "refiner_last.pt")
+    last = out / {"lifter": "last.pt", "refiner": "refiner_last.pt", "temporal": "temporal_last.pt"}[model]
     if restart:
         last.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -108,10 +108,13 @@ def run_training(
     mocap = load_mocap(mocap_path, joints, unit=preset.mocap.unit)
     splits = split_clips(mocap.names, preset.mocap)
     split_sizes = {k: len(v) for k, v in splits.items()}
+    meta: dict[str, Any] = {"mocap": str(mocap_path), "preset": preset.name, "splits": split_sizes}
     if model == "refiner":
         checkpoint, report = _train_refiner(mocap, splits["train"], out, preset, steps, seed, init, quiet)
+    elif model == "temporal":
+        checkpoint, report = _train_temporal(mocap, splits, out, preset, steps, seed, init, meta, quiet)
+        plot_report(report, out / "temporal_report.png")
     else:
-        meta: dict[str, Any] = {"mocap": str(mocap_path), "preset": preset.name, "splits": split_sizes}
         weak = None
         if weak_2d:
             weak, harvest = load_weak_2d(weak_2d, preset.harvest, preset.weak.fov_deg)
@@ -123,8 +126,7 @@ def run_training(
             )
             meta["weak_2d"] = harvest
         cfg = lifter_schedule(preset, steps, seed, init)
-        progress = StepReporter(cfg.steps, "train lifter", quiet)
-        try:
+        with StepReporter(cfg.steps, "train lifter", quiet) as progress:
             checkpoint = train_lifter(
                 mocap,
                 splits["train"],
@@ -138,16 +140,15 @@ def run_training(
                 weak=weak,
                 weak_cfg=preset.weak,
                 init=init,
+                poses=preset.pose_augment,
             )
-        finally:
-            progress.close()
         report = out / "report.json"
         plot_report(report, out / "report.png")
     if half:
         save_checkpoint(to_half(read_checkpoint(checkpoint)), checkpoint)
     result = {"checkpoint": str(checkpoint), "report": str(report), "splits": split_sizes}
-    if model == "lifter":
-        result["plot"] = str(out / "report.png")
+    if model != "refiner":
+        result["plot"] = str(out / ("report.png" if model == "lifter" else "temporal_report.png"))
     return result
 
 
@@ -163,8 +164,7 @@ def _train_refiner(
 ) -> tuple[Path, Path]:
     cfg = preset.train_refiner.with_values(steps=steps, seed=seed)
     calibration = NoiseCalibration.load(shipped_dir("weights") / cfg.calibration)
-    progress = StepReporter(cfg.steps, "train refiner", quiet)
-    try:
+    with StepReporter(cfg.steps, "train refiner", quiet) as progress:
         checkpoint = train_refiner(
             mocap,
             clips,
@@ -177,6 +177,35 @@ def _train_refiner(
             on_step=progress.update,
             init=init,
         )
-    finally:
-        progress.close()
     return checkpoint, out / "refiner_report.json"
+
+
+def _train_temporal(
+    mocap: MocapSet,
+    splits: dict[str, list[str]],
+    out: Path,
+    preset: Preset,
+    steps: int | None,
+    seed: int | None,
+    init: Path | None,
+    meta: dict[str, Any],
+    quiet: bool,
+) -> tuple[Path, Path]:
+    cfg = preset.train_temporal.with_values(steps=steps, seed=seed)
+    calibration = NoiseCalibration.load(shipped_dir("weights") / cfg.calibration)
+    with StepReporter(cfg.steps, "train temporal lifter", quiet) as progress:
+        checkpoint = train_temporal(
+            mocap,
+            splits["train"],
+            splits["val"],
+            preset.synth,
+            preset.pose_augment,
+            preset.refine_noise,
+            calibration,
+            cfg,
+            out,
+            on_step=progress.update,
+            extra_meta=meta,
+            init=init,
+        )
+    return checkpoint, out / "temporal_report.json"

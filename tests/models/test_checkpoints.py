@@ -9,7 +9,7 @@ import torch
 from conftest import run_cli
 
 from camerapose_cli.errors import CheckpointError
-from camerapose_cli.models.checkpoints import default_weights, load_lifter, load_refiner, read_checkpoint
+from camerapose_cli.models.checkpoints import default_weights, load_lifter, load_refiner, load_temporal, read_checkpoint
 
 
 class Booby:
@@ -46,10 +46,13 @@ def test_the_wrong_kind_of_checkpoint_is_named(tmp_path):
 
 
 def test_shipped_weights_are_small_and_load():
-    for kind in ("lifter", "refiner"):
+    for kind, name in (("lifter", "lifter"), ("refiner", "refiner"), ("temporal", "temporal-lifter")):
         weights = default_weights(kind)
         assert weights.is_file() and weights.stat().st_size < 8_000_000
-        assert read_checkpoint(weights)["kind"] == f"camerapose-{kind}"
+        assert read_checkpoint(weights)["kind"] == f"camerapose-{name}"
+    temporal = load_temporal(default_weights("temporal"))
+    out = temporal(torch.zeros(1, temporal.receptive_field + 1, 17, 3), torch.ones(1, temporal.receptive_field + 1))
+    assert out.pose.shape == (2, 17, 3)
     assert load_lifter(default_weights("lifter"))(torch.zeros(2, 17, 3)).pose.shape == (2, 17, 3)
     refined = load_refiner(default_weights("refiner"))(torch.zeros(1, 8, 17, 3), torch.ones(1, 8, dtype=torch.bool))
     assert refined.keypoints.shape == (1, 8, 17, 2)

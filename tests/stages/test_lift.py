@@ -44,7 +44,15 @@ def test_lift_writes_metric_3d_for_every_2d_row(lift_run):
         assert (root[:, 2] > 0.5).all()  # in front of the camera
         thigh = np.linalg.norm(xyz[:, 5] - xyz[:, 4], axis=-1)
         assert 0.25 < np.median(thigh) < 0.6  # metres, a human thigh
-        assert read_metadata(lifted_path)["lifter_sha256"]
+        meta = read_metadata(lifted_path)
+        assert meta["lifter_sha256"] and meta["temporal_lifter"] == "temporal.pt"
+        assert set(frame["lifter_model"]) <= {"temporal", "single"}
+        # Tracks of at least [lift] temporal_min_frames rows go through the temporal lifter, the rest frame by frame.
+        config = load_preset("default").lift
+        lengths = frame.groupby("track_id")["frame"].transform("size")
+        assert (frame["lifter_model"][lengths < config.temporal_min_frames] == "single").all()
+        if table_path.name.startswith("courtyard"):
+            assert (frame["lifter_model"] == "temporal").mean() > 0.5
 
 
 def test_lift_reprojects_onto_the_detections(lift_run):

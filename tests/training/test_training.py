@@ -151,7 +151,7 @@ def test_train_weak_2d_end_to_end(bandai, extract_run, tmp_path):
     wrong = run_cli(
         "train", "--weak-2d", str(coco), "--model", "refiner", "--mocap", str(ARCHIVE), "--out", str(tmp_path / "x")
     )
-    assert wrong.returncode == 2 and "--weak-2d trains the lifter" in wrong.stderr
+    assert wrong.returncode == 2 and "--weak-2d trains the single-frame lifter" in wrong.stderr
 
 
 def test_paired_samples_are_normalized_as_if_alone_in_a_mixed_batch():

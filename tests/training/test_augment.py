@@ -1,0 +1,58 @@
+"""Pose-space augmentation on real Bandai bodies: new poses, same bones, anatomical limits."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from camerapose_cli.config import load_preset
+from camerapose_cli.core.metrics import bone_lengths
+from camerapose_cli.core.skeleton import BODY_INDEX, H36M17_BONES
+from camerapose_cli.training.augment import (
+    ARMS,
+    LEGS,
+    _flexion,
+    augment_poses,
+    bend_limbs,
+    recombine_limbs,
+    tilt_bodies,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def bodies(bandai):
+    return torch.from_numpy(bandai.points[::400].copy())
+
+
+def test_every_augmentation_keeps_bone_lengths(bodies):
+    cfg = load_preset("default").pose_augment.with_values(recombine_prob=1.0, tilt_prob=1.0, arm_prob=1, leg_prob=1)
+    before = bone_lengths(bodies, H36M17_BONES)
+    for augment in (bend_limbs, recombine_limbs, tilt_bodies):
+        after = augment(bodies, cfg, torch.Generator().manual_seed(0))
+        assert not torch.allclose(after, bodies)
+        torch.testing.assert_close(bone_lengths(after, H36M17_BONES), before, atol=1e-5, rtol=0)
+
+
+def test_bent_limbs_stay_within_the_flexion_limit_and_legs_crouch(bodies):
+    cfg = load_preset("default").pose_augment.with_values(arm_prob=1.0, leg_prob=1.0, hip_flex_deg=(60.0, 100.0))
+    after = bend_limbs(bodies, cfg, torch.Generator().manual_seed(0))
+    for chain in ARMS + LEGS:
+        assert _flexion(after, chain).max() <= math.radians(cfg.max_flex_deg) + 1e-4
+
+    def pelvis_height(points):
+        return (points[:, BODY_INDEX["pelvis"], 1] - points[..., 1].amin(1)).median()
+
+    assert pelvis_height(after) < 0.85 * pelvis_height(bodies)  # sitting and crouching bring the pelvis down
+
+
+def test_windows_share_one_draw_and_share_zero_changes_nothing(bodies):
+    cfg = load_preset("default").pose_augment
+    gen = torch.Generator().manual_seed(0)
+    window = bodies[:1].expand(6, -1, -1).clone()  # one pose held for a window of 6 frames
+    out = augment_poses(window, cfg.with_values(arm_prob=1.0), 1.0, gen, repeat=6)
+    torch.testing.assert_close(out, out[:1].expand_as(out))
+    torch.testing.assert_close(augment_poses(bodies, cfg, 0.0, gen), bodies)

@@ -1,0 +1,113 @@
+"""The temporal lifter's training data (windows of mocap filmed by moving cameras) and a tiny training run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import ARCHIVE, require_shared, run_cli
+
+from camerapose_cli.config import load_preset
+from camerapose_cli.io.resources import shipped_dir
+from camerapose_cli.models.checkpoints import load_temporal
+from camerapose_cli.training.data import film_moving, make_track_batch, sample_window_points
+from camerapose_cli.training.noise import NoiseCalibration
+
+pytestmark = pytest.mark.slow
+
+
+def track_batch(bandai, windows: int, seed: int = 0, **temporal):
+    preset = load_preset("default")
+    cfg = preset.train_temporal.with_values(**temporal)
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, len(bandai.points), windows)
+    calibration = NoiseCalibration.load(shipped_dir("weights") / cfg.calibration)
+    batch = make_track_batch(
+        torch.from_numpy(bandai.points),
+        bandai.starts,
+        bandai.fps.astype(np.float64),
+        frames,
+        27,
+        preset.synth,
+        cfg,
+        preset.pose_augment,
+        preset.refine_noise,
+        calibration,
+        rng,
+        torch.Generator().manual_seed(seed),
+    )
+    return batch, cfg
+
+
+def test_track_batches_have_a_window_of_inputs_per_output_frames(bandai):
+    batch, cfg = track_batch(bandai, 16)
+    length = 27 + cfg.outputs - 1
+    assert batch.inputs.shape == (16, length, 17, 3) and batch.present.shape == (16, length)
+    assert batch.frames.body.shape == (16 * cfg.outputs, 21, 3)
+    assert torch.isfinite(batch.inputs).all() and (batch.frames.root[:, 2] > 0).all()
+    assert not batch.present.all()  # detector-like gaps
+
+
+def test_windows_stay_inside_their_clip_at_the_drawn_frame_rate(bandai):
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, len(bandai.points), 64)
+    points = torch.from_numpy(bandai.points)
+    fast = sample_window_points(points, bandai.starts, bandai.fps.astype(np.float64), frames, 20, (60.0, 60.0), rng)
+    slow = sample_window_points(points, bandai.starts, bandai.fps.astype(np.float64), frames, 20, (15.0, 15.0), rng)
+    step = lambda w: (w[:, 1:, 0] - w[:, :-1, 0]).norm(dim=-1).median()  # noqa: E731  pelvis motion per frame
+    assert step(slow) > 2.5 * step(fast)  # 4x the time between frames
+    # Every window is a piece of one clip: no jump at a clip boundary.
+    jumps = (fast[:, 1:, 0] - fast[:, :-1, 0]).norm(dim=-1).amax(1)
+    assert (jumps < 0.2).all()
+
+
+def test_panning_cameras_keep_the_person_in_view_and_the_body_in_front(bandai):
+    preset = load_preset("default")
+    cfg = preset.train_temporal.with_values(pan_prob=1.0, move_prob=1.0, camera_speed=2.0)
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, len(bandai.points), 32)
+    windows = sample_window_points(
+        torch.from_numpy(bandai.points), bandai.starts, bandai.fps.astype(np.float64), frames, 60, (30.0, 30.0), rng
+    )
+    cam, focal, principal = film_moving(
+        windows, preset.synth, cfg, torch.Generator().manual_seed(0), torch.full((32,), 1 / 30)
+    )
+    assert (cam[..., 2] > 0.3).all()
+    pelvis_px = cam[:, :, 0, :2] / cam[:, :, 0, 2:] * focal[:, None, None]
+    # A camera that follows keeps the pelvis near where it started in the image.
+    drift = (pelvis_px - pelvis_px[:, :1]).norm(dim=-1).amax(1) / focal
+    assert drift.median() < 0.15
+
+
+def test_train_temporal_end_to_end(tmp_path):
+    require_shared(ARCHIVE)
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(
+        "[train_temporal]\nchannels = 32\ndilations = [3]\noutputs = 4\nbatch_size = 8\nval_every = 10\n"
+        "val_windows = 16\nlr_final = 1e-3\n"
+    )
+    out = tmp_path / "run"
+    result = run_cli(
+        "train",
+        "--model",
+        "temporal",
+        "--mocap",
+        str(ARCHIVE),
+        "--out",
+        str(out),
+        "--steps",
+        "20",
+        "--pipeline",
+        str(preset),
+        "--json",
+        "--half",
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    model = load_temporal(out / "temporal.pt")
+    assert model.receptive_field == 9 and summary["checkpoint"].endswith("temporal.pt")
+    report = json.loads((out / "temporal_report.json").read_text())
+    assert len(report["validation"]) == 2 and "accel_mm" in report["validation"][-1]
+    assert (out / "temporal_report.png").is_file()

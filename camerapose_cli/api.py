@@ -115,12 +115,15 @@ def refine(
     *,
     preset: str | Preset = "default",
     weights: PathLike | None = None,
+    device: str | None = None,
     force: bool = False,
     progress: bool = False,
 ) -> RunSummary:
-    """Refine every keypoints2d table of `run`: `out/keypoints2d_refined/*.parquet` (default out: run)."""
+    """Refine every keypoints2d table of `run`: `out/keypoints2d_refined/*.parquet` (default out: run).
+    `device`: auto | cpu | cuda | cuda:N (default: the preset's [refine] device)."""
     preset = _preset(preset)
-    refinement = Refinement.load(_existing_file(weights, default_weights("refiner"), "--weights"), preset.refine)
+    config = preset.refine.with_values(device=device)
+    refinement = Refinement.load(_existing_file(weights, default_weights("refiner"), "--weights"), config)
     jobs = _run_jobs(run)
     out_dir = Path(out) if out is not None else Path(run)
     stage = RefineStage(refinement, preset.name)
@@ -138,22 +141,25 @@ def lift(
     refiner: PathLike | None = None,
     temporal: bool | None = None,
     temporal_weights: PathLike | None = None,
+    device: str | None = None,
     overlay: bool = False,
     force: bool = False,
     progress: bool = False,
 ) -> RunSummary:
     """Refine (unless `refine=False`) and lift every keypoints2d table of `run` to 3D joints in metres:
     `out/keypoints3d/*.parquet` (default out: run), with `overlay` also `out/overlays3d/`. Tracks long enough
-    go through the temporal lifter unless `temporal=False` (default: the preset's [lift] temporal)."""
+    go through the temporal lifter unless `temporal=False` (default: the preset's [lift] temporal). `device`
+    (refinement and lifting): auto | cpu | cuda | cuda:N (default: the preset's)."""
     preset = _preset(preset)
-    config = preset.lift.with_values(fov_deg=fov, temporal=temporal)
+    config = preset.lift.with_values(fov_deg=fov, temporal=temporal, device=device)
     lifter = _existing_file(weights, default_weights("lifter"), "--weights")
     sequence_lifter = None
     if config.temporal:
         sequence_lifter = _existing_file(temporal_weights, default_weights("temporal"), "--temporal-weights")
     refinement = None
     if refine:
-        refinement = Refinement.load(_existing_file(refiner, default_weights("refiner"), "--refiner"), preset.refine)
+        refiner_path = _existing_file(refiner, default_weights("refiner"), "--refiner")
+        refinement = Refinement.load(refiner_path, preset.refine.with_values(device=device))
     jobs = _run_jobs(run)
     out_dir = Path(out) if out is not None else Path(run)
     stage = LiftStage(config, lifter, refinement, preset.overlay, preset.name, sequence_lifter)
@@ -174,6 +180,7 @@ def train(
     from_scratch: bool = False,
     half: bool = False,
     restart: bool = False,
+    device: str | None = None,
     quiet: bool = True,
 ) -> dict:
     """Train a lifter (with `weak_2d`: fine-tune it on 2D-only data too) or a refiner on motion capture."""
@@ -190,6 +197,7 @@ def train(
         from_scratch=from_scratch,
         half=half,
         restart=restart,
+        device=device,
         quiet=quiet,
     )
 

@@ -99,6 +99,9 @@ PipelineOpt = Annotated[str, typer.Option("--pipeline", "-p", help="Preset name 
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [default: runs/<input name>].")]
 OverlayOpt = Annotated[bool, typer.Option("--overlay", help="Also write overlay videos with skeletons and track ids.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Redo inputs whose outputs are already complete.")]
+DeviceOpt = Annotated[
+    str | None, typer.Option("--device", callback=_device, help="auto | cpu | cuda | cuda:N [default: the preset's].")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON summary to stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output (errors still go to stderr).")]
 RunArg = Annotated[
@@ -131,9 +134,7 @@ def extract(
         Path | None, typer.Option("--pose-model", help="Any Ultralytics COCO-17 pose checkpoint.")
     ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", "-b", help="Frames per inference batch.")] = None,
-    device: Annotated[
-        str | None, typer.Option("--device", callback=_device, help="auto | cpu | cuda | cuda:N.")
-    ] = None,
+    device: DeviceOpt = None,
     imgsz: Annotated[int | None, typer.Option("--imgsz", help="Detector input size (long side, px).")] = None,
     conf: Annotated[float | None, typer.Option("--conf", help="Minimum person-detection score.")] = None,
     tracker: Annotated[Tracker | None, typer.Option("--tracker", help="Ultralytics tracker.")] = None,
@@ -189,6 +190,7 @@ def refine(
         Path | None, typer.Option("--weights", help="Refiner checkpoint [default: the shipped one].")
     ] = None,
     pipeline: PipelineOpt = "default",
+    device: DeviceOpt = None,
     force: ForceOpt = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -197,7 +199,7 @@ def refine(
     api = _api()
 
     _run(
-        lambda: api.refine(run, out, preset=pipeline, weights=weights, force=force, progress=not quiet),
+        lambda: api.refine(run, out, preset=pipeline, weights=weights, device=device, force=force, progress=not quiet),
         as_json=as_json,
         quiet=quiet,
     )
@@ -232,6 +234,7 @@ def lift(
     temporal_weights: Annotated[
         Path | None, typer.Option("--temporal-weights", help="Temporal lifter checkpoint [default: the shipped one].")
     ] = None,
+    device: DeviceOpt = None,
     force: ForceOpt = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -250,6 +253,7 @@ def lift(
             refiner=refiner,
             temporal=temporal,
             temporal_weights=temporal_weights,
+            device=device,
             overlay=overlay,
             force=force,
             progress=not quiet,
@@ -291,6 +295,7 @@ def train(
     ] = False,
     half: Annotated[bool, typer.Option("--half", help="Store the final weights in fp16.")] = False,
     restart: Annotated[bool, typer.Option("--restart", help="Ignore the saved state and start over.")] = False,
+    device: DeviceOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -311,6 +316,7 @@ def train(
             from_scratch=from_scratch,
             half=half,
             restart=restart,
+            device=device,
             quiet=quiet,
         )
         if not quiet and not as_json:

@@ -123,7 +123,18 @@ class LifterNoiseSection(Section):
     drop_wander: float
 
 
-class ScheduleSection(Section):
+class DeviceChoice(Section):
+    """A section with a `device` (auto | cpu | cuda | cuda:N); the stage fingerprints the device it resolves to."""
+
+    device: str
+
+    @field_validator("device")
+    @classmethod
+    def _valid_device(cls, value: str) -> str:
+        return check_device(value)
+
+
+class ScheduleSection(DeviceChoice):
     """What every training loop reads (training.loop.run_loop)."""
 
     steps: int = Field(ge=1)
@@ -146,8 +157,8 @@ class TrainSection(ScheduleSection):
     pose_augment_prob: float = Field(ge=0, le=1)
 
 
-class LiftSection(Section):
-    NOT_IN_FINGERPRINT: ClassVar[frozenset[str]] = frozenset({"batch_size"})
+class LiftSection(DeviceChoice):
+    NOT_IN_FINGERPRINT: ClassVar[frozenset[str]] = frozenset({"batch_size", "device"})
     batch_size: int = Field(ge=1)
     fov_deg: float = Field(gt=0, lt=180)
     temporal: bool
@@ -191,7 +202,8 @@ class TrainTemporalSection(ScheduleSection):
     calibration: str
 
 
-class RefineSection(Section):
+class RefineSection(DeviceChoice):
+    NOT_IN_FINGERPRINT: ClassVar[frozenset[str]] = frozenset({"device"})
     window: int = Field(ge=2)
     min_track_frames: int = Field(ge=1)
 

@@ -122,10 +122,10 @@ def ray_rotation(direction: torch.Tensor) -> torch.Tensor:
     sin = axis.norm(dim=-1).clamp(min=1e-12)
     cos = direction[:, 2]
     k = axis / sin[:, None]
-    kx = torch.zeros(len(direction), 3, 3, dtype=direction.dtype)
+    kx = torch.zeros(len(direction), 3, 3, dtype=direction.dtype, device=direction.device)
     kx[:, 0, 1], kx[:, 0, 2], kx[:, 1, 0] = -k[:, 2], k[:, 1], k[:, 2]
     kx[:, 1, 2], kx[:, 2, 0], kx[:, 2, 1] = -k[:, 0], -k[:, 1], k[:, 0]
-    eye = torch.eye(3, dtype=direction.dtype).expand_as(kx)
+    eye = torch.eye(3, dtype=direction.dtype, device=direction.device).expand_as(kx)
     return eye + sin[:, None, None] * kx + (1 - cos)[:, None, None] * (kx @ kx)
 
 

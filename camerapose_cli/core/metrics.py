@@ -36,8 +36,8 @@ def acceleration_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor
 
 def bone_lengths(pose: torch.Tensor, bones: tuple[tuple[int, int], ...]) -> torch.Tensor:
     """Lengths (N, B) of the given (parent, child) bones of poses (N, J, 3)."""
-    parents = torch.tensor([b[0] for b in bones])
-    children = torch.tensor([b[1] for b in bones])
+    parents = torch.tensor([b[0] for b in bones], device=pose.device)
+    children = torch.tensor([b[1] for b in bones], device=pose.device)
     return (pose[:, children] - pose[:, parents]).norm(dim=-1)
 
 

@@ -10,7 +10,7 @@ def fill_gaps(keypoints: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
     """Keypoints (B, T, J, D) with the frames where `present` (B, T) is False replaced by the linear interpolation
     of the nearest present frames on either side (the nearest one at a track's ends)."""
     b, t = present.shape
-    frame = torch.arange(t).expand(b, t)
+    frame = torch.arange(t, device=present.device).expand(b, t)
     prev = torch.where(present, frame, torch.full_like(frame, -1)).cummax(1).values
     nxt = torch.where(present, frame, torch.full_like(frame, t)).flip(1).cummin(1).values.flip(1)
     prev_ok, next_ok = prev >= 0, nxt < t

@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from camerapose_cli.config import ExtractSection
+from camerapose_cli.core.device import resolve_device
 from camerapose_cli.core.skeleton import NUM_COCO_JOINTS
-from camerapose_cli.errors import CheckpointError, UsageError
+from camerapose_cli.errors import CheckpointError
 
 # Ultralytics must never reach the network at run time (settings sync, hub checks, auto-installs).
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -59,16 +60,6 @@ class FrameDetections:
 
     def __len__(self) -> int:
         return len(self.scores)
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks the first CUDA GPU when there is one, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {name}: CUDA is not available on this machine")
-    return device
 
 
 class PoseDetector:

@@ -74,7 +74,7 @@ class Refiner(nn.Module):
         of the joint over neighbouring frames, so a low-confidence outlier does not have to be undone from scratch."""
         xy, conf = inputs[..., :2], inputs[..., 2]
         b, t, j = conf.shape
-        kernel = torch.ones(1, 1, 2 * self.config.base_radius + 1, dtype=inputs.dtype)
+        kernel = torch.ones(1, 1, 2 * self.config.base_radius + 1, dtype=inputs.dtype, device=inputs.device)
 
         def smooth(x: torch.Tensor) -> torch.Tensor:  # (B, T, J) summed over the temporal neighbourhood
             flat = x.permute(0, 2, 1).reshape(b * j, 1, t)

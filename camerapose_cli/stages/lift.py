@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import torch
 
 from camerapose_cli.config import LiftSection, OverlaySection
+from camerapose_cli.core.device import CPU, resolve_device
 from camerapose_cli.core.geometry import VISIBLE_CONF, focal_from_fov, lifter_inputs, project_to_image
 from camerapose_cli.core.sequence import fill_gaps, track_segments
 from camerapose_cli.core.skeleton import NUM_H36M_JOINTS
@@ -88,7 +89,7 @@ def _to_camera(
 def _result(parts: list[dict[str, torch.Tensor]]) -> LiftResult:
     if not parts:
         return empty_result(0)
-    cat = {k: torch.cat([p[k] for p in parts]).numpy() for k in parts[0]}
+    cat = {k: torch.cat([p[k] for p in parts]).cpu().numpy() for k in parts[0]}
     return LiftResult(cat["pose"], cat["root"], cat["focal"], cat["principal"], cat["d"], cat["t"], cat["err"])
 
 
@@ -100,8 +101,12 @@ def empty_result(n: int) -> LiftResult:
     )
 
 
-def _tensor(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+def _tensor(a: np.ndarray, device: torch.device = CPU) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 @torch.inference_mode()
@@ -109,9 +114,10 @@ def lift_with_intrinsics(
     model: Lifter, keypoints: np.ndarray, focal: np.ndarray, principal: np.ndarray, batch_size: int
 ) -> LiftResult:
     """Lift COCO-17 keypoints (N, 17, 3) px seen by cameras of known focal length (N,) and principal point (N, 2),
-    frame by frame."""
+    frame by frame, on the model's device."""
     parts: list[dict[str, torch.Tensor]] = []
-    focal_all, principal_all, kp_all = _tensor(focal), _tensor(principal), _tensor(keypoints)
+    device = _device_of(model)
+    focal_all, principal_all, kp_all = _tensor(focal, device), _tensor(principal, device), _tensor(keypoints, device)
     for start in range(0, len(kp_all), batch_size):
         kp = kp_all[start : start + batch_size]
         focal, principal = focal_all[start : start + batch_size], principal_all[start : start + batch_size]
@@ -131,14 +137,17 @@ def lift_sequence(
 ) -> LiftResult:
     """Lift one track with the temporal lifter: keypoints (T, 17, 3) px on consecutive frames, `present` (T,) False
     where the detector missed the person (those frames are interpolated, confidence 0, as in training). The ends
-    are padded by repeating the first and last frames; at most `batch_size` frames go through at a time."""
-    kp = fill_gaps(_tensor(keypoints)[None], torch.from_numpy(present)[None])[0]
-    kp[..., 2] = torch.where(torch.from_numpy(present)[:, None], kp[..., 2], torch.zeros_like(kp[..., 2]))
-    focal_t, principal_t = _tensor(focal), _tensor(principal)
+    are padded by repeating the first and last frames; at most `batch_size` frames go through at a time, on the
+    model's device."""
+    device = _device_of(model)
+    detected = torch.from_numpy(present).to(device)
+    kp = fill_gaps(_tensor(keypoints, device)[None], detected[None])[0]
+    kp[..., 2] = torch.where(detected[:, None], kp[..., 2], torch.zeros_like(kp[..., 2]))
+    focal_t, principal_t = _tensor(focal, device), _tensor(principal, device)
     inputs, centre, scale, rotation = lifter_inputs(kp[..., :2], kp[..., 2], focal_t, principal_t)
     half = model.receptive_field // 2
-    index = torch.arange(-half, len(kp) + half).clamp(0, len(kp) - 1)  # repeat the first and last frames
-    padded, mask = inputs[index], torch.from_numpy(present)[index]
+    index = torch.arange(-half, len(kp) + half, device=device).clamp(0, len(kp) - 1)  # repeat first and last frames
+    padded, mask = inputs[index], detected[index]
     parts = []
     for start in range(0, len(kp), batch_size):
         stop = min(start + batch_size, len(kp))
@@ -247,11 +256,12 @@ class LiftStage(Stage):
     ) -> None:
         """`temporal_weights`: the temporal lifter for long enough tracks; None lifts every frame alone."""
         self.config, self.weights, self.refinement, self.overlay = config, weights, refinement, overlay
-        self.model = load_lifter(weights)
+        self.device = resolve_device(config.device)
+        self.model = load_lifter(weights).to(self.device)
         self.model_name, self.model_sha256, self.preset_name = weights.name, file_sha256(weights), preset_name
         self.temporal = None
         if temporal_weights is not None:  # its single-frame lifter is `weights`, so a fine-tuned one counts in both
-            self.temporal = load_temporal(temporal_weights).use_base(self.model)
+            self.temporal = load_temporal(temporal_weights).to(self.device).use_base(self.model)
         self.temporal_name = temporal_weights.name if temporal_weights is not None else "none"
         self.temporal_sha256 = file_sha256(temporal_weights) if temporal_weights is not None else "none"
 
@@ -259,6 +269,7 @@ class LiftStage(Stage):
         refine = self.refinement.settings() if self.refinement is not None else None
         return {
             "lift": self.config.result_settings(),
+            "device": self.device.type,
             "lifter_sha256": self.model_sha256,
             "temporal_sha256": self.temporal_sha256,
             "refinement": refine,

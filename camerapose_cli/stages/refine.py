@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from camerapose_cli.config import RefineSection
+from camerapose_cli.core.device import resolve_device
 from camerapose_cli.core.geometry import normalize_track
 from camerapose_cli.io.resources import file_sha256
 from camerapose_cli.io.schema import KeypointTable, read_keypoints2d, write_parquet
@@ -35,14 +36,16 @@ class Refinement:
 
     @classmethod
     def load(cls, weights: Path, config: RefineSection) -> Refinement:
-        return cls(load_refiner(weights), weights, config)
+        """The refiner of `weights` on the device `config` names (checked here, before any input)."""
+        return cls(load_refiner(weights).to(resolve_device(config.device)), weights, config)
 
     @property
     def sha256(self) -> str:
         return file_sha256(self.weights)
 
     def settings(self) -> dict[str, Any]:
-        return {"refine": self.config.result_settings(), "refiner_sha256": self.sha256}
+        device = next(self.model.parameters()).device.type
+        return {"refine": self.config.result_settings(), "device": device, "refiner_sha256": self.sha256}
 
     def __call__(self, table: KeypointTable) -> KeypointTable:
         return refine_table(table, self.model, self.config)
@@ -61,7 +64,8 @@ def window_starts(length: int, window: int) -> list[int]:
 
 @torch.inference_mode()
 def refine_track(model: Refiner, frames: np.ndarray, keypoints: np.ndarray, window: int) -> np.ndarray:
-    """Refine one track: frames (N,) sorted and unique, keypoints (N, 17, 3). Returns refined (N, 17, 3)."""
+    """Refine one track on the model's device: frames (N,) sorted and unique, keypoints (N, 17, 3). Returns refined
+    (N, 17, 3)."""
     length = int(frames[-1] - frames[0] + 1)
     slot = frames - frames[0]
     dense = np.zeros((length, *keypoints.shape[1:]), np.float32)
@@ -70,12 +74,13 @@ def refine_track(model: Refiner, frames: np.ndarray, keypoints: np.ndarray, wind
     present[slot] = True
     size = min(window, length)
     starts = window_starts(length, size)
-    chunk = torch.from_numpy(np.stack([dense[s : s + size] for s in starts]))
-    mask = torch.from_numpy(np.stack([present[s : s + size] for s in starts]))
+    device = next(model.parameters()).device
+    chunk = torch.from_numpy(np.stack([dense[s : s + size] for s in starts])).to(device)
+    mask = torch.from_numpy(np.stack([present[s : s + size] for s in starts])).to(device)
     normalized, centre, scale = normalize_track(chunk[..., :2], chunk[..., 2], mask)
     out = model(torch.cat([normalized, chunk[..., 2:]], -1), mask)
-    refined_xy = (out.keypoints * scale[:, None, None, None] + centre[:, None, None]).numpy()
-    refined_conf = out.conf.numpy()
+    refined_xy = (out.keypoints * scale[:, None, None, None] + centre[:, None, None]).cpu().numpy()
+    refined_conf = out.conf.cpu().numpy()
     # Blend overlapping windows; triangular weights favour each window's middle over its edges.
     weight = 1.0 - np.abs(np.arange(size) - (size - 1) / 2) / (size / 2) + 1e-3
     total = np.zeros((length, *keypoints.shape[1:]), np.float64)

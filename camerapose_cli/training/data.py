@@ -12,7 +12,8 @@ nothing is tuned in code.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -39,6 +40,7 @@ from camerapose_cli.training.augment import augment_poses, move_joints
 from camerapose_cli.training.noise import NoiseCalibration, corrupt_keypoints, corrupt_sequences, uniform
 
 WORLD_UP = torch.tensor([0.0, 1.0, 0.0])
+Batch = TypeVar("Batch")
 MIN_DEPTH_M = 0.3  # a filmed body point nearer the camera than this: that camera path is not used
 
 
@@ -53,6 +55,19 @@ class SyntheticBatch:
     principal: torch.Tensor  # (N, 2) px in the virtual image (zero)
     centre: torch.Tensor  # (N, 2) px in the virtual image, the 2D normalization
     scale: torch.Tensor  # (N,) px
+
+
+def to_device(batch: Batch, device: torch.device) -> Batch:
+    """A copy of a batch (a dataclass of tensors, possibly nested) with every tensor on `device`: batches are
+    drawn on the CPU, where the seeded generators are, and trained on wherever the model is."""
+    moved = {}
+    for field in fields(batch):  # type: ignore[arg-type]
+        value = getattr(batch, field.name)
+        if isinstance(value, torch.Tensor):
+            moved[field.name] = value.to(device)
+        elif is_dataclass(value):
+            moved[field.name] = to_device(value, device)
+    return replace(batch, **moved)  # type: ignore[type-var]
 
 
 def scale_bones(points: torch.Tensor, factors: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -30,6 +30,7 @@ from camerapose_cli.config import (
     TrainTemporalSection,
     WeakSection,
 )
+from camerapose_cli.core.device import CPU, resolve_device
 from camerapose_cli.core.geometry import lifter_inputs, normalize_track
 from camerapose_cli.core.metrics import bone_lengths, mpjpe, n_mpjpe, pa_mpjpe
 from camerapose_cli.core.skeleton import H36M17_BONES
@@ -54,6 +55,7 @@ from camerapose_cli.training.data import (
     make_batch,
     make_sequences,
     make_track_batch,
+    to_device,
 )
 from camerapose_cli.training.losses import (
     bone_length_prior,
@@ -99,6 +101,8 @@ class Optimization:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])  # dropout draws continue as if never interrupted
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
         return int(state["step"]), state["extra"]
 
     def step(self, loss: torch.Tensor) -> None:
@@ -116,6 +120,7 @@ class Optimization:
                 "scheduler": self.scheduler.state_dict(),
                 "step": step,
                 "torch_rng": torch.get_rng_state(),
+                **({"cuda_rng": torch.cuda.get_rng_state_all()} if torch.cuda.is_available() else {}),
                 "extra": extra,
             },
             self.last,
@@ -139,9 +144,12 @@ def run_loop(
     save_every: int,
     validate: Callable[[], dict[str, float]] | None = None,
     on_step: Callable[[int, dict[str, float]], None] = lambda step, logs: None,
+    device: torch.device = CPU,
 ) -> tuple[TrainReport, float]:
-    """Optimize `model` for cfg.steps steps of `step_fn` (its losses; "total" is minimized). Every `save_every`
-    steps and at the end: validate (if given) and save the resumable state. Returns (report, seconds)."""
+    """Optimize `model` on `device` for cfg.steps steps of `step_fn` (its losses, on that device; "total" is
+    minimized). Every `save_every` steps and at the end: validate (if given) and save the resumable state.
+    Returns (report, seconds), with the model back on the CPU."""
+    model.to(device)
     opt = Optimization(model, cfg, last, clip_norm)
     start, extra = opt.resume()
     report = TrainReport(**extra.get("report", {}))
@@ -161,6 +169,7 @@ def run_loop(
             if validate is not None:
                 report.validation.append({"step": step + 1, **validate()})
             opt.save(step + 1, {"report": asdict(report)})
+    model.cpu()
     return report, time.perf_counter() - started
 
 
@@ -318,12 +327,14 @@ def train_lifter(
     points = torch.from_numpy(mocap.points)
     val_gen = torch.Generator().manual_seed(seed + 1)
     val_idx = sample_frames(mocap.frames_of(val_clips), train_cfg.val_samples, np.random.default_rng(seed + 1))
-    val_batch = make_batch(points[val_idx], synth_cfg, val_gen, None, augment=False)
+    device = resolve_device(train_cfg.device)
+    val_batch = to_device(make_batch(points[val_idx], synth_cfg, val_gen, None, augment=False), device)
     if weak is not None:
         assert weak_cfg is not None
-        bone_band = bone_length_band(points[torch.from_numpy(train_frames)], synth_cfg, seed, weak_cfg.bone_quantile)
+        band = bone_length_band(points[torch.from_numpy(train_frames)], synth_cfg, seed, weak_cfg.bone_quantile)
+        bone_band = (band[0].to(device), band[1].to(device))
         weak_kp, weak_focal, weak_principal = (
-            torch.from_numpy(a) for a in (weak.keypoints, weak.focal, weak.principal)
+            torch.from_numpy(a).to(device) for a in (weak.keypoints, weak.focal, weak.principal)
         )
 
     def step_fn(rng: np.random.Generator, gen: torch.Generator) -> dict[str, torch.Tensor]:
@@ -335,9 +346,10 @@ def train_lifter(
             poses=poses,
             poses_share=train_cfg.pose_augment_prob,
         )
+        batch = to_device(batch, device)
         if weak is None:
             return lifter_losses(model(batch.inputs), batch, train_cfg)
-        pick = torch.from_numpy(rng.integers(0, len(weak_kp), weak_cfg.batch_size))
+        pick = torch.from_numpy(rng.integers(0, len(weak_kp), weak_cfg.batch_size)).to(device)
         w_inputs, w_centre, w_scale = weak_inputs(weak_kp[pick], weak_focal[pick], weak_principal[pick])
         # One forward pass for both, normalized with the paired samples' BatchNorm statistics (models/lifter.py).
         n = len(batch.inputs)
@@ -360,6 +372,7 @@ def train_lifter(
         save_every=train_cfg.val_every,
         validate=lambda: evaluate_lifter(model, val_batch),
         on_step=on_step,
+        device=device,
     )
     meta = {
         "tool_version": __version__,
@@ -434,15 +447,23 @@ def train_refiner(
     clip_starts = np.array([mocap.starts[index[n]] for n in train_clips])
     clip_ends = np.array([mocap.starts[index[n] + 1] for n in train_clips])
     starts_by_stride = {s: valid_window_starts(clip_starts, clip_ends, window, s) for s in cfg.stride}
+    device = resolve_device(cfg.device)
 
     def step_fn(rng: np.random.Generator, gen: torch.Generator) -> dict[str, torch.Tensor]:
         seq, noisy, clean = refiner_batch(
             mocap, starts_by_stride, cfg, window, synth_cfg, noise_cfg, calibration, rng, gen
         )
-        return refiner_losses(model, noisy, clean, seq, cfg)
+        return refiner_losses(model, noisy.to(device), clean.to(device), to_device(seq, device), cfg)
 
     report, seconds = run_loop(
-        model, cfg, out_dir / "refiner_last.pt", REFINER_CLIP_NORM, step_fn, save_every=cfg.save_every, on_step=on_step
+        model,
+        cfg,
+        out_dir / "refiner_last.pt",
+        REFINER_CLIP_NORM,
+        step_fn,
+        save_every=cfg.save_every,
+        on_step=on_step,
+        device=device,
     )
     meta = {
         "tool_version": __version__,
@@ -512,12 +533,15 @@ def train_temporal(
     train_frames, val_frames = mocap.frames_of(train_clips), mocap.frames_of(val_clips)
     clip_fps = mocap.fps.astype(np.float64)
 
+    device = resolve_device(cfg.device)
+
     def windows(frames: np.ndarray, count: int, rng: np.random.Generator, gen: torch.Generator) -> TrackBatch:
         centres = sample_frames(frames, count, rng)
         field = model.receptive_field
-        return make_track_batch(
+        batch = make_track_batch(
             points, mocap.starts, clip_fps, centres, field, synth_cfg, cfg, poses, noise_cfg, calibration, rng, gen
         )
+        return to_device(batch, device)
 
     val_batch = windows(
         val_frames, cfg.val_windows, np.random.default_rng(cfg.seed + 1), torch.Generator().manual_seed(cfg.seed + 1)
@@ -531,6 +555,7 @@ def train_temporal(
         save_every=cfg.val_every,
         validate=lambda: evaluate_temporal(model, val_batch),
         on_step=on_step,
+        device=device,
     )
     meta = {
         "tool_version": __version__,

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from camerapose_cli.config import ModelKind, Preset, TrainSection
+from camerapose_cli.core.device import resolve_device
 from camerapose_cli.core.skeleton import BVH_JOINT_NAMES
 from camerapose_cli.errors import UsageError
 from camerapose_cli.io.atomic import atomic_output
@@ -87,10 +89,20 @@ def run_training(
     from_scratch: bool = False,
     half: bool = False,
     restart: bool = False,
+    device: str | None = None,
     quiet: bool = False,
 ) -> dict[str, Any]:
-    """Train a lifter (optionally with 2D-only data) or a refiner. With --weak-2d the lifter starts from the shipped
-    one unless `init` or `from_scratch` says otherwise."""
+    """Train a lifter (optionally with 2D-only data), a temporal lifter or a refiner. With --weak-2d the lifter
+    starts from the shipped one unless `init` or `from_scratch` says otherwise. `device` overrides the preset's."""
+    if device is not None:
+        preset = replace(
+            preset,
+            train=preset.train.with_values(device=device),
+            train_refiner=preset.train_refiner.with_values(device=device),
+            train_temporal=preset.train_temporal.with_values(device=device),
+        )
+    schedules = {"lifter": preset.train, "refiner": preset.train_refiner, "temporal": preset.train_temporal}
+    resolve_device(schedules[model].device)  # a missing GPU is a usage error now, not after the mocap is read
     if weak_2d and model != "lifter":
         raise UsageError(f"--weak-2d trains the single-frame lifter; drop --model {model}")
     if from_scratch and init is not None:

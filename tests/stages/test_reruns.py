@@ -72,10 +72,11 @@ def test_fingerprints_cover_every_setting_of_the_sections_a_stage_reads():
     preset = load_preset("default")
     refinement = Refinement.load(default_weights("refiner"), preset.refine)
     refine = RefineStage(refinement, "default").settings()
-    assert set(refine["refine"]) == set(type(preset.refine).model_fields) and refine["refiner_sha256"]
+    assert set(refine["refine"]) == set(type(preset.refine).model_fields) - {"device"} and refine["refiner_sha256"]
+    assert refine["device"] == "cpu"  # the device it resolved to, not the preset's "auto"
     lift = LiftStage(preset.lift, default_weights("lifter"), refinement, preset.overlay, "default").settings()
-    assert set(lift["lift"]) == set(type(preset.lift).model_fields) - {"batch_size"}
-    assert lift["refinement"] == refine and lift["lifter_sha256"]
+    assert set(lift["lift"]) == set(type(preset.lift).model_fields) - {"batch_size", "device"}
+    assert lift["refinement"] == refine and lift["lifter_sha256"] and lift["device"] == "cpu"
 
 
 def test_extract_fingerprint_holds_device_and_half():

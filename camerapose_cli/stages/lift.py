@@ -188,38 +188,39 @@ def lift_tracks(
         focal = focal_from_fov(table.width, table.height, config.fov_deg).astype(np.float32)
         principal = np.stack([table.width, table.height], -1).astype(np.float32) / 2
     result, used = empty_result(len(table)), np.full(len(table), "single", dtype=object)
-    single_rows = np.ones(len(table), bool)
     if temporal is not None:
         stride = phase_stride(float(table.metadata.get("fps") or DEFAULT_FPS), temporal.config.fps[1])
-        for rows in _sorted_tracks(table):
-            frames = table.frame[rows]
-            for segment in track_segments(frames, config.max_gap_frames):
-                for phase in _track_phases(frames[segment], stride):
-                    picked = rows[segment[phase]]
-                    if len(picked) < config.temporal_min_frames:
-                        continue
-                    slot = (table.frame[picked] - table.frame[picked[0]]) // stride
-                    dense = np.zeros((slot[-1] + 1, *table.keypoints.shape[1:]), np.float32)
-                    dense[slot] = table.keypoints[picked]
-                    present = np.zeros(len(dense), bool)
-                    present[slot] = True
-                    dense_focal = np.full(len(dense), focal[picked[0]], np.float32)
-                    dense_principal = np.repeat(principal[picked[:1]], len(dense), 0)
-                    lifted = lift_sequence(temporal, dense, present, dense_focal, dense_principal, config.batch_size)
-                    _write_rows(result, picked, lifted, slot)
-                    used[picked], single_rows[picked] = "temporal", False
-    rest = np.flatnonzero(single_rows)
+        for rows in _temporal_pieces(table, stride, config):
+            slot = (table.frame[rows] - table.frame[rows[0]]) // stride
+            dense = np.zeros((slot[-1] + 1, *table.keypoints.shape[1:]), np.float32)
+            dense[slot] = table.keypoints[rows]
+            present = np.zeros(len(dense), bool)
+            present[slot] = True
+            dense_focal = np.full(len(dense), focal[rows[0]], np.float32)
+            dense_principal = np.repeat(principal[rows[:1]], len(dense), 0)
+            lifted = lift_sequence(temporal, dense, present, dense_focal, dense_principal, config.batch_size)
+            _write_rows(result, rows, lifted, slot)
+            used[rows] = "temporal"
+    rest = np.flatnonzero(used == "single")
     if len(rest):
         lifted = lift_with_intrinsics(single, table.keypoints[rest], focal[rest], principal[rest], config.batch_size)
         _write_rows(result, rest, lifted, np.arange(len(rest)))
     return result, used
 
 
-def _sorted_tracks(table: KeypointTable) -> list[np.ndarray]:
-    """Row indices of each track, sorted by frame."""
+def _temporal_pieces(table: KeypointTable, stride: int, config: LiftSection) -> list[np.ndarray]:
+    """Row indices, sorted by frame, of each piece of a track that the temporal lifter takes: tracks cut at long
+    gaps, split into `stride` interleaved phases, and kept if at least temporal_min_frames long."""
     order = np.lexsort((table.frame, table.track_id))
-    cuts = np.flatnonzero(np.diff(table.track_id[order])) + 1
-    return np.split(order, cuts) if len(order) else []
+    tracks = np.split(order, np.flatnonzero(np.diff(table.track_id[order])) + 1) if len(order) else []
+    pieces = []
+    for rows in tracks:
+        frames = table.frame[rows]
+        for segment in track_segments(frames, config.max_gap_frames):
+            for phase in _track_phases(frames[segment], stride):
+                if len(phase) >= config.temporal_min_frames:
+                    pieces.append(rows[segment[phase]])
+    return pieces
 
 
 def _write_rows(result: LiftResult, rows: np.ndarray, lifted: LiftResult, source: np.ndarray) -> None:

@@ -18,3 +18,8 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"--device {name}: CUDA is not available on this machine")
     return device
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """Where a model's weights are: where its inputs must go."""
+    return next(module.parameters()).device

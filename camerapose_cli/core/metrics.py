@@ -29,9 +29,14 @@ def n_mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return mpjpe(scale[:, None, None] * pred, target)
 
 
+def second_difference(x: torch.Tensor) -> torch.Tensor:
+    """The acceleration along the first (time) dimension: x[t+1] - 2 x[t] + x[t-1], (T - 2, ...)."""
+    return x[2:] - 2 * x[1:-1] + x[:-2]
+
+
 def acceleration_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean error of the second finite difference along time (T, J, D): jitter."""
-    return ((pred[2:] - 2 * pred[1:-1] + pred[:-2]) - (target[2:] - 2 * target[1:-1] + target[:-2])).norm(dim=-1).mean()
+    """Mean error of the second finite difference along time (T, ..., D): jitter."""
+    return (second_difference(pred) - second_difference(target)).norm(dim=-1).mean()
 
 
 def bone_lengths(pose: torch.Tensor, bones: tuple[tuple[int, int], ...]) -> torch.Tensor:

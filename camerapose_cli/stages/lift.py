@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import torch
 
 from camerapose_cli.config import LiftSection, OverlaySection
-from camerapose_cli.core.device import CPU, resolve_device
+from camerapose_cli.core.device import CPU, module_device, resolve_device
 from camerapose_cli.core.geometry import VISIBLE_CONF, focal_from_fov, lifter_inputs, project_to_image
 from camerapose_cli.core.sequence import fill_gaps, track_segments
 from camerapose_cli.core.skeleton import NUM_H36M_JOINTS
@@ -105,10 +105,6 @@ def _tensor(a: np.ndarray, device: torch.device = CPU) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
 
 
-def _device_of(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
 @torch.inference_mode()
 def lift_with_intrinsics(
     model: Lifter, keypoints: np.ndarray, focal: np.ndarray, principal: np.ndarray, batch_size: int
@@ -116,7 +112,7 @@ def lift_with_intrinsics(
     """Lift COCO-17 keypoints (N, 17, 3) px seen by cameras of known focal length (N,) and principal point (N, 2),
     frame by frame, on the model's device."""
     parts: list[dict[str, torch.Tensor]] = []
-    device = _device_of(model)
+    device = module_device(model)
     focal_all, principal_all, kp_all = _tensor(focal, device), _tensor(principal, device), _tensor(keypoints, device)
     for start in range(0, len(kp_all), batch_size):
         kp = kp_all[start : start + batch_size]
@@ -139,7 +135,7 @@ def lift_sequence(
     where the detector missed the person (those frames are interpolated, confidence 0, as in training). The ends
     are padded by repeating the first and last frames; at most `batch_size` frames go through at a time, on the
     model's device."""
-    device = _device_of(model)
+    device = module_device(model)
     detected = torch.from_numpy(present).to(device)
     kp = fill_gaps(_tensor(keypoints, device)[None], detected[None])[0]
     kp[..., 2] = torch.where(detected[:, None], kp[..., 2], torch.zeros_like(kp[..., 2]))

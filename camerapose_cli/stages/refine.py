@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from camerapose_cli.config import RefineSection
-from camerapose_cli.core.device import resolve_device
+from camerapose_cli.core.device import module_device, resolve_device
 from camerapose_cli.core.geometry import normalize_track
 from camerapose_cli.io.resources import file_sha256
 from camerapose_cli.io.schema import KeypointTable, read_keypoints2d, write_parquet
@@ -44,7 +44,7 @@ class Refinement:
         return file_sha256(self.weights)
 
     def settings(self) -> dict[str, Any]:
-        device = next(self.model.parameters()).device.type
+        device = module_device(self.model).type
         return {"refine": self.config.result_settings(), "device": device, "refiner_sha256": self.sha256}
 
     def __call__(self, table: KeypointTable) -> KeypointTable:
@@ -74,7 +74,7 @@ def refine_track(model: Refiner, frames: np.ndarray, keypoints: np.ndarray, wind
     present[slot] = True
     size = min(window, length)
     starts = window_starts(length, size)
-    device = next(model.parameters()).device
+    device = module_device(model)
     chunk = torch.from_numpy(np.stack([dense[s : s + size] for s in starts])).to(device)
     mask = torch.from_numpy(np.stack([present[s : s + size] for s in starts])).to(device)
     normalized, centre, scale = normalize_track(chunk[..., :2], chunk[..., 2], mask)

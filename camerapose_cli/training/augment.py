@@ -87,14 +87,16 @@ def bend_limbs(points: torch.Tensor, cfg: PoseAugmentSection, gen: torch.Generat
     """Arms turned at the shoulder and bent at the elbow; legs flexed at hip and knee, and spread; per window."""
     n = len(points) // repeat
     max_flex = math.radians(cfg.max_flex_deg)
+    forward, _, left = body_axes(points)  # the torso does not move: every turn below pivots at a limb's root or middle
+    right = -left  # a turn about the body's right axis swings a limb forward (forward x up = right)
     for chain in ARMS:
         pick = _per_window(torch.rand(n, generator=gen) < cfg.arm_prob, repeat)
         bend = _per_window(torch.deg2rad(_draw(n, *cfg.elbow_flex_deg, gen)), repeat)
         shoulder, elbow, wrist = (BODY_INDEX[j] for j in chain)
         hinge = torch.cross(points[:, elbow] - points[:, shoulder], points[:, wrist] - points[:, elbow], dim=-1)
-        _, _, left = body_axes(points)
         hinge = torch.where(hinge.norm(dim=-1, keepdim=True) > 1e-4, _unit(hinge), -left)
-        bend = (_flexion(points, chain) + bend).clamp(max=max_flex) - _flexion(points, chain)
+        flexion = _flexion(points, chain)
+        bend = (flexion + bend).clamp(max=max_flex) - flexion
         points = rotate_about(points, elbow, axis_angle_matrix(hinge, bend), pick)
         axis = _per_window(_unit(torch.randn(n, 3, generator=gen)), repeat)
         turn = _per_window(torch.deg2rad(_draw(n, 0.0, cfg.shoulder_deg, gen)), repeat)
@@ -108,10 +110,9 @@ def bend_limbs(points: torch.Tensor, cfg: PoseAugmentSection, gen: torch.Generat
         hip = _per_window(torch.where(alone, torch.deg2rad(_draw(n, *cfg.hip_flex_deg, gen)), hip_flex), repeat)
         knee = _per_window(torch.where(alone, torch.deg2rad(_draw(n, *cfg.knee_flex_deg, gen)), knee_flex), repeat)
         spread = _per_window(torch.deg2rad(_draw(n, 0.0, cfg.hip_spread_deg, gen)), repeat)
-        forward, _, left = body_axes(points)
-        right = -left  # a turn about the body's right axis swings a limb forward (forward x up = right)
         hip_i, knee_i, _ = (BODY_INDEX[j] for j in chain)
-        knee = (_flexion(points, chain) + knee).clamp(max=max_flex) - _flexion(points, chain)
+        flexion = _flexion(points, chain)
+        knee = (flexion + knee).clamp(max=max_flex) - flexion
         points = rotate_about(points, knee_i, axis_angle_matrix(left, knee), pick_legs)  # the shin swings back
         points = rotate_about(points, hip_i, axis_angle_matrix(right, hip), pick_legs)  # the thigh swings forward
         outward = forward if side == 0 else -forward  # about forward, a left leg swings out to the left

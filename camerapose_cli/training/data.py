@@ -217,11 +217,22 @@ def film_windows(
     """Body windows (B, T, 21, 3) → (camera points (B, T, 21, 3), focal (B,), principal (B, 2)), a camera per window."""
     b, t = windows.shape[:2]
     bodies = augment_bodies(windows.reshape(b * t, *windows.shape[2:]), synth_cfg, gen, repeat=t).reshape(windows.shape)
-    pelvis = bodies[:, :, 0]
-    travel = (pelvis - pelvis[:, t // 2 : t // 2 + 1])[..., [0, 2]].norm(dim=-1).amax(1)
-    draw = sample_cameras(bodies[:, t // 2], synth_cfg, gen, clearance=travel)
-    cam = torch.einsum("bij,btkj->btki", draw.rotation, bodies) + draw.translation[:, None, None]
-    return cam, draw.focal, draw.principal
+    draw, _ = window_camera(bodies, synth_cfg, gen)
+    return film_still(bodies, draw), draw.focal, draw.principal
+
+
+def window_camera(bodies: torch.Tensor, cfg: SynthSection, gen: torch.Generator) -> tuple[CameraDraw, torch.Tensor]:
+    """A camera per window (B, T, 21, 3), drawn for its middle frame and kept far enough away that the person stays
+    in front of it however far they travel. Returns (the draw, the pelvis's path from the middle frame (B, T, 3))."""
+    t = bodies.shape[1]
+    pelvis = bodies[:, :, BODY_INDEX["pelvis"]]
+    path = pelvis - pelvis[:, t // 2 : t // 2 + 1]
+    return sample_cameras(bodies[:, t // 2], cfg, gen, clearance=path[..., [0, 2]].norm(dim=-1).amax(1)), path
+
+
+def film_still(bodies: torch.Tensor, draw: CameraDraw) -> torch.Tensor:
+    """Windows (B, T, 21, 3) in the coordinates of their still cameras."""
+    return torch.einsum("bij,btkj->btki", draw.rotation, bodies) + draw.translation[:, None, None]
 
 
 def make_sequences(
@@ -297,9 +308,7 @@ def film_moving(
     """Film windows (B, T, 21, 3) with a camera per window that may pan to follow the pelvis and travel sideways
     (`dt` (B,) seconds per frame). Returns (camera points (B, T, 21, 3), focal (B,), principal point (B, 2))."""
     b, t = bodies.shape[:2]
-    pelvis = bodies[:, :, BODY_INDEX["pelvis"]]
-    travel = (pelvis - pelvis[:, t // 2 : t // 2 + 1])[..., [0, 2]].norm(dim=-1).amax(1)
-    draw = sample_cameras(bodies[:, t // 2], cfg, gen, clearance=travel)
+    draw, path = window_camera(bodies, cfg, gen)
     pan = (torch.rand(b, generator=gen) < temporal.pan_prob).float()
     move = (torch.rand(b, generator=gen) < temporal.move_prob).float()
     heading = torch.rand(b, generator=gen) * 2 * math.pi
@@ -307,13 +316,12 @@ def film_moving(
     velocity = torch.stack([torch.cos(heading), torch.zeros(b), torch.sin(heading)], -1) * speed[:, None]
     time = (torch.arange(t) - t // 2)[None] * dt[:, None]  # (B, T) seconds from the middle frame
     eye = draw.eye[:, None] + velocity[:, None] * time[..., None]
-    target = draw.target[:, None] + (pelvis - pelvis[:, t // 2 : t // 2 + 1]) * pan[:, None, None]
+    target = draw.target[:, None] + path * pan[:, None, None]
     aim = look_at(eye.reshape(-1, 3), target.reshape(-1, 3), WORLD_UP).reshape(b, t, 3, 3)
     rotation = draw.offset[:, None] @ aim
     cam = torch.einsum("btij,btkj->btki", rotation, bodies - eye[:, :, None])
-    static = torch.einsum("bij,btkj->btki", draw.rotation, bodies) + draw.translation[:, None, None]
     behind = (cam[..., 2] < MIN_DEPTH_M).flatten(1).any(1)  # a travelling camera that ran into the person
-    return torch.where(behind[:, None, None, None], static, cam), draw.focal, draw.principal
+    return torch.where(behind[:, None, None, None], film_still(bodies, draw), cam), draw.focal, draw.principal
 
 
 def make_track_batch(

@@ -21,7 +21,7 @@ from camerapose_cli.config import (
     SynthSection,
 )
 from camerapose_cli.core.geometry import project_to_image
-from camerapose_cli.core.metrics import mpjpe, pa_mpjpe, per_joint_error
+from camerapose_cli.core.metrics import mpjpe, pa_mpjpe, per_joint_error, second_difference
 from camerapose_cli.core.skeleton import COCO_FROM_BODY, H36M17_JOINTS, NUM_COCO_JOINTS, NUM_H36M_JOINTS
 from camerapose_cli.errors import InputError
 from camerapose_cli.io.mocap import load_mocap
@@ -31,7 +31,7 @@ from camerapose_cli.models.refiner import Refiner
 from camerapose_cli.models.temporal import TemporalLifter
 from camerapose_cli.stages.lift import lift_tracks
 from camerapose_cli.stages.refine import refine_table
-from camerapose_cli.training.data import make_batch, sample_cameras
+from camerapose_cli.training.data import film_still, make_batch, window_camera
 from camerapose_cli.training.loop import evaluate_lifter
 from camerapose_cli.training.noise import NoiseCalibration, corrupt_sequences
 from camerapose_cli.training.splits import clip_content, split_clips
@@ -140,12 +140,9 @@ def mocap_eval_clips(
 def film_clip(clip: EvalClip, synth_cfg: SynthSection, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
     """One static virtual camera for a whole clip piece: (camera points (T, 21, 3), COCO px (T, 17, 2), focal (),
     principal (2,), image size (2,))."""
-    bodies = torch.from_numpy(clip.points)
-    t = len(bodies)
-    pelvis = bodies[:, 0]
-    travel = (pelvis - pelvis[t // 2])[:, [0, 2]].norm(dim=-1).amax()[None]
-    draw = sample_cameras(bodies[t // 2 : t // 2 + 1], synth_cfg, gen, clearance=travel)
-    cam = bodies @ draw.rotation[0].T + draw.translation[0]
+    bodies = torch.from_numpy(clip.points)[None]
+    draw, _ = window_camera(bodies, synth_cfg, gen)
+    cam, t = film_still(bodies, draw)[0], bodies.shape[1]
     coco = project_to_image(cam[:, list(COCO_FROM_BODY)], draw.focal.expand(t), draw.principal.expand(t, 2))
     return cam, coco, draw.focal[0], draw.principal[0], draw.size[0]
 
@@ -208,16 +205,15 @@ def evaluate_tracks(
             table = refine_table(table, noise.refiner, noise.refine_cfg)
         intrinsics = (np.full(len(table), float(focal), np.float32), np.repeat(principal.numpy()[None], len(table), 0))
         truth = (cam - cam[:, :1])[:, :NUM_H36M_JOINTS] * 1000
+        rows = torch.from_numpy(table.frame)
+        have = torch.from_numpy(present)
+        triple = have[2:] & have[1:-1] & have[:-2]  # frames whose acceleration is all detections
         for name, (single, temporal) in lifters.items():
             result, _ = lift_tracks(table, single, temporal, lift_cfg, intrinsics)
             pred = torch.zeros(t, NUM_H36M_JOINTS, 3)
-            pred[table.frame] = torch.from_numpy(result.pose) * 1000
-            rows = torch.from_numpy(table.frame)
+            pred[rows] = torch.from_numpy(result.pose) * 1000
             err = {"mpjpe_mm": mpjpe(pred[rows], truth[rows]), "pa_mpjpe_mm": pa_mpjpe(pred[rows], truth[rows])}
-            have = torch.from_numpy(present)
-            triple = have[2:] & have[1:-1] & have[:-2]
-            accel = lambda x: x[2:] - 2 * x[1:-1] + x[:-2]  # noqa: E731
-            accel_err = (accel(pred) - accel(truth)).norm(dim=-1).mean(-1)[triple]
+            accel_err = (second_difference(pred) - second_difference(truth)).norm(dim=-1).mean(-1)[triple]
             for key in (clip.group, "all"):
                 bucket = sums[name].setdefault(key, {"frames": 0, "mpjpe_mm": 0.0, "pa_mpjpe_mm": 0.0, "accel": []})
                 bucket["frames"] += len(rows)

@@ -32,7 +32,7 @@ from camerapose_cli.config import (
 )
 from camerapose_cli.core.device import CPU, resolve_device
 from camerapose_cli.core.geometry import lifter_inputs, normalize_track
-from camerapose_cli.core.metrics import bone_lengths, mpjpe, n_mpjpe, pa_mpjpe
+from camerapose_cli.core.metrics import acceleration_error, bone_lengths, mpjpe, n_mpjpe, pa_mpjpe
 from camerapose_cli.core.skeleton import H36M17_BONES
 from camerapose_cli.io.atomic import atomic_output
 from camerapose_cli.io.mocap import MocapSet
@@ -495,10 +495,9 @@ def evaluate_temporal(model: TemporalLifter, batch: TrackBatch) -> dict[str, flo
     out = model(batch.inputs, batch.present)
     scores = evaluate_lifter(model, batch.frames, out)  # type: ignore[arg-type]
     k = batch.outputs
-    pred = out.pose.reshape(-1, k, *out.pose.shape[1:]) * 1000
-    true = batch.frames.body[:, : out.pose.shape[1]].reshape(-1, k, *out.pose.shape[1:]) * 1000
-    accel = lambda x: x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]  # noqa: E731
-    scores["accel_mm"] = float((accel(pred) - accel(true)).norm(dim=-1).mean())
+    pred = out.pose.reshape(-1, k, *out.pose.shape[1:]).transpose(0, 1) * 1000  # time first
+    true = batch.frames.body[:, : out.pose.shape[1]].reshape(-1, k, *out.pose.shape[1:]).transpose(0, 1) * 1000
+    scores["accel_mm"] = float(acceleration_error(pred, true))
     return scores
 
 

@@ -1,13 +1,16 @@
 """Single-frame against temporal lifting, on tracks: accuracy, jitter, real detections and speed.
 
     python bench/temporal_lifting.py [--temporal weights/temporal.pt] [--single weights/lifter.pt]
+                                     [--cameras default|studio-cameras]
 
 1. Mocap filmed as video tracks (a static seeded virtual camera per piece of at most --max-frames frames,
    at the clip's own frame rate: CC 60 fps, Bandai 30 fps), lifted exactly as `lift` lifts a table
    (stages.lift.lift_tracks). Exact 2D, and "noisy": the detector-like corruption of [refine_noise] (jitter,
    swaps, occlusions, misses, spikes, gaps) followed by the shipped refiner, the lift stage's default.
-   MPJPE and PA-MPJPE in mm over the 17 joints, acceleration error in mm/frame^2 (second difference of the
-   root-relative joints against the truth's, over runs of three detected frames).
+   MPJPE and PA-MPJPE in mm over the 17 joints, "limbs": MPJPE over the 12 limb joints after aligning the
+   mid-hips (issue 11's measure, fair across rigs), acceleration error in mm/frame^2 (second difference of the
+   root-relative joints against the truth's, over runs of three detected frames). --cameras names the preset
+   whose [synth] cameras film the tracks: default (the training cameras, 2-12 m) or studio-cameras (3.5-5 m).
    Rows: the CC validation set (never trained on) per motion group, Bandai test_seen and test_unseen.
 2. Real detections (YOLO11n-pose, refined) on the shared videos and the robustness clip: the detector's jitter
    against the noise model's (lever 4), then the reprojection error (px, median over rows) and the spread of
@@ -43,11 +46,13 @@ BANDAI = SHARED / "mocap" / "bandai_motion.tar.xz"
 CC = SHARED / "mocap" / "cmu_cc_validation.tar.xz"
 JITTER_WINDOW = 9  # frames of the smooth fit that detector jitter is measured against
 SYNTHETIC_JITTER_STRIDE = 10  # every 10th test clip for the noise model's jitter
+MEASURES = ("mpjpe_mm", "pa_mpjpe_mm", "limb_mpjpe_mm", "accel_mm")
 REAL_VIDEOS = [*sorted((SHARED / "videos").glob("*.mp4")), SHARED / "robustness" / "treadmill_vp9_100f.mp4"]
 
 
-def accuracy_table(single_path: Path, temporal_path: Path, max_frames: int) -> None:
+def accuracy_table(single_path: Path, temporal_path: Path, max_frames: int, cameras: str) -> None:
     preset = load_preset("default")
+    synth = load_preset(cameras).synth
     single = load_lifter(single_path)
     temporal = load_temporal(temporal_path).use_base(single)
     lifters = {"single": (single, None), "temporal": (single, temporal)}
@@ -58,8 +63,11 @@ def accuracy_table(single_path: Path, temporal_path: Path, max_frames: int) -> N
         preset.refine,
     )
     field = temporal.receptive_field
-    print(f"1. Tracks: single-frame {single_path.name} against temporal {temporal_path.name} (field {field} frames)")
-    head = f"{'MPJPE':>7s} {'PA':>6s} {'accel':>6s}"
+    print(
+        f"1. Tracks: single-frame {single_path.name} against temporal {temporal_path.name} (field {field} frames),"
+        f" {cameras} cameras"
+    )
+    head = f"{'MPJPE':>7s} {'PA':>6s} {'limbs':>6s} {'accel':>6s}"
     print(f"   {'set / motion group':30s} {'2D':6s} {'frames':>7s}   single: {head}   temporal: {head}")
     sets = [
         ("CC", mocap_eval_clips(CC, "all", preset.mocap, max_frames), True),
@@ -68,16 +76,13 @@ def accuracy_table(single_path: Path, temporal_path: Path, max_frames: int) -> N
     ]
     for label, clips, by_group in sets:
         for kind, track_noise in (("exact", None), ("noisy", noise)):
-            scores = evaluate_tracks(lifters, clips, preset.synth, preset.lift, track_noise, seed=0)
+            scores = evaluate_tracks(lifters, clips, synth, preset.lift, track_noise, seed=0)
             groups = sorted(k for k in scores["single"] if k != "all") if by_group else []
             for group in ["all", *groups]:
                 s, t = scores["single"][group], scores["temporal"][group]
                 name = f"{label} {group}" if group != "all" or by_group else label
-                print(
-                    f"   {name:30s} {kind:6s} {s['frames']:7d}   single: {s['mpjpe_mm']:7.1f} {s['pa_mpjpe_mm']:6.1f}"
-                    f" {s['accel_mm']:6.1f}   temporal: {t['mpjpe_mm']:7.1f} {t['pa_mpjpe_mm']:6.1f}"
-                    f" {t['accel_mm']:6.1f}"
-                )
+                cells = [" ".join(f"{row[k]:{w}.1f}" for k, w in zip(MEASURES, (7, 6, 6, 6))) for row in (s, t)]
+                print(f"   {name:30s} {kind:6s} {s['frames']:7d}   single: {cells[0]}   temporal: {cells[1]}")
 
 
 def bone_spread(joints: np.ndarray, track_id: np.ndarray) -> float:
@@ -183,9 +188,10 @@ def main() -> None:
     parser.add_argument("--temporal", type=Path, default=default_weights("temporal"))
     parser.add_argument("--max-frames", type=int, default=300, help="longest piece of a clip filmed as one track")
     parser.add_argument("--skip", nargs="*", default=[], choices=["accuracy", "real", "speed"])
+    parser.add_argument("--cameras", default="default", help="preset whose [synth] cameras film the mocap tracks")
     args = parser.parse_args()
     if "accuracy" not in args.skip:
-        accuracy_table(args.single, args.temporal, args.max_frames)
+        accuracy_table(args.single, args.temporal, args.max_frames, args.cameras)
     if "real" not in args.skip:
         real_rows(args.single, args.temporal)
     if "speed" not in args.skip:

@@ -108,7 +108,7 @@ class SynthSection(Section):
     limb_scale: Range
     hip_width_scale: Range
     shoulder_width_scale: Range
-    height_scale: Range
+    body_height_m: Range
     joint_offset_m: float = Field(ge=0)
     flip_prob: float = Field(ge=0, le=1)
 
@@ -164,6 +164,17 @@ class LiftSection(DeviceChoice):
     temporal: bool
     temporal_min_frames: int = Field(ge=1)
     max_gap_frames: int = Field(ge=0)
+
+
+class ExportSection(Section):
+    min_frames: int = Field(ge=1)
+    max_gap_frames: int = Field(ge=0)
+    upright_tolerance_deg: float = Field(gt=0, le=90)
+    foot_lift_m: float = Field(gt=0)
+    floor_spread_m: float = Field(gt=0)
+    max_floor_tilt_deg: float = Field(gt=0, le=90)
+    ankle_height_m: float = Field(ge=0)
+    contact_height_m: float = Field(gt=0)
 
 
 class PoseAugmentSection(Section):
@@ -275,6 +286,7 @@ class Preset:
     pose_augment: PoseAugmentSection
     train_temporal: TrainTemporalSection
     lift: LiftSection
+    export: ExportSection
     refine: RefineSection
     train_refiner: TrainRefinerSection
     refine_noise: RefineNoiseSection
@@ -292,6 +304,7 @@ SECTIONS: dict[str, type[Section]] = {
     "pose_augment": PoseAugmentSection,
     "train_temporal": TrainTemporalSection,
     "lift": LiftSection,
+    "export": ExportSection,
     "refine": RefineSection,
     "train_refiner": TrainRefinerSection,
     "refine_noise": RefineNoiseSection,

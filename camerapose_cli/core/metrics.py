@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from camerapose_cli.core.geometry import procrustes_align
-from camerapose_cli.core.skeleton import LIMB_PAIRS
+from camerapose_cli.core.skeleton import HEIGHT_LEG_BONES, HEIGHT_TRUNK_BONES, HIP_JOINTS, LIMB_JOINTS, LIMB_PAIRS
 
 
 def per_joint_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -27,6 +27,19 @@ def n_mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """MPJPE after the best scale per pose (VideoPose3D's N-MPJPE)."""
     scale = (pred * target).sum((1, 2)) / (pred * pred).sum((1, 2)).clamp(min=1e-12)
     return mpjpe(scale[:, None, None] * pred, target)
+
+
+def limb_mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """MPJPE over the 12 limb joints after aligning the mid-hips: comparable across rigs whose spine and head
+    joints sit elsewhere."""
+    pred, target = pred[:, list(LIMB_JOINTS)], target[:, list(LIMB_JOINTS)]
+    hips = [LIMB_JOINTS.index(j) for j in HIP_JOINTS]
+    return mpjpe(pred - pred[:, hips].mean(1, keepdim=True), target - target[:, hips].mean(1, keepdim=True))
+
+
+def limb_pa_mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """PA-MPJPE over the 12 limb joints (the similarity transform fitted on them alone)."""
+    return pa_mpjpe(pred[:, list(LIMB_JOINTS)], target[:, list(LIMB_JOINTS)])
 
 
 def second_difference(x: torch.Tensor) -> torch.Tensor:
@@ -58,3 +71,10 @@ def limb_asymmetry(pose: torch.Tensor) -> torch.Tensor:
     """|left - right| / mean length of each limb pair (N, 4): 0 for a symmetric body. A plausibility measure."""
     left, right = limb_pair_lengths(pose)
     return (left - right).abs() / ((left + right) / 2).clamp(min=1e-6)
+
+
+def body_height(pose: torch.Tensor) -> torch.Tensor:
+    """Height (N,) of bodies (N, J>=17, 3) in the H36M joint order whatever their pose: ankle to head joint
+    along the bones, the two legs averaged."""
+    legs = bone_lengths(pose, HEIGHT_LEG_BONES).sum(-1) / 2
+    return legs + bone_lengths(pose, HEIGHT_TRUNK_BONES).sum(-1)

@@ -112,6 +112,14 @@ LIMB_PAIRS: tuple[tuple[tuple[int, int], tuple[int, int]], ...] = (
     ((12, 13), (15, 16)),
 )
 
+# A body's height, independent of its pose: ankle to head joint along the bones (leg bones of both sides averaged).
+HEIGHT_LEG_BONES: tuple[tuple[int, int], ...] = ((1, 2), (2, 3), (4, 5), (5, 6))
+HEIGHT_TRUNK_BONES: tuple[tuple[int, int], ...] = ((0, 7), (7, 8), (8, 9), (9, 10))
+# The 12 limb joints (hips, knees, ankles, shoulders, elbows, wrists) that cross-rig errors are measured on: the
+# spine, neck and head joints sit in different places on different rigs.
+LIMB_JOINTS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16)
+HIP_JOINTS: tuple[int, int] = (1, 4)
+
 # COCO-17 limb pairs that detectors swap: (left, right) elbows, wrists, knees, ankles, hips, shoulders.
 COCO17_SWAP_PAIRS: tuple[tuple[int, int], ...] = ((7, 8), (9, 10), (13, 14), (15, 16), (11, 12), (5, 6))
 # COCO-17 joint groups that disappear together behind an object or another limb.

@@ -26,6 +26,7 @@ from camerapose_cli.config import (
     TrainTemporalSection,
 )
 from camerapose_cli.core.geometry import focal_from_fov, lifter_inputs, look_at, project_to_image
+from camerapose_cli.core.metrics import body_height
 from camerapose_cli.core.sequence import fill_gaps
 from camerapose_cli.core.skeleton import (
     BODY_FLIP,
@@ -35,6 +36,7 @@ from camerapose_cli.core.skeleton import (
     BONE_GROUPS,
     COCO_FROM_BODY,
     NUM_COCO_JOINTS,
+    NUM_H36M_JOINTS,
 )
 from camerapose_cli.training.augment import augment_poses, move_joints
 from camerapose_cli.training.noise import NoiseCalibration, corrupt_keypoints, corrupt_sequences, uniform
@@ -93,10 +95,11 @@ def augment_bodies(points: torch.Tensor, cfg: SynthSection, gen: torch.Generator
     factors = {g: uniform(n, limb_lo, limb_hi, gen) for g in BONE_GROUPS}
     factors["hip_width"] = uniform(n, *cfg.hip_width_scale, gen)
     factors["shoulder_width"] = uniform(n, *cfg.shoulder_width_scale, gen)
-    height = uniform(n, *cfg.height_scale, gen)
-    for g in BONE_GROUPS:
-        factors[g] = (factors[g] * height).repeat_interleave(repeat)
-    points = scale_bones(points, factors)
+    points = scale_bones(points, {g: f.repeat_interleave(repeat) for g, f in factors.items()})
+    # Then a whole-body size drawn in metres, not relative to the source actors: their size is one person's.
+    height = body_height(points[:, :NUM_H36M_JOINTS]).reshape(n, repeat).mean(1)
+    size = uniform(n, *cfg.body_height_m, gen) / height
+    points = points * size.repeat_interleave(repeat)[:, None, None]
     if cfg.joint_offset_m > 0:
         points = move_joints(points, cfg.joint_offset_m, gen, repeat)
     flip = (torch.rand(n, generator=gen) < cfg.flip_prob).repeat_interleave(repeat)

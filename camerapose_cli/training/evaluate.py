@@ -21,7 +21,7 @@ from camerapose_cli.config import (
     SynthSection,
 )
 from camerapose_cli.core.geometry import project_to_image
-from camerapose_cli.core.metrics import mpjpe, pa_mpjpe, per_joint_error, second_difference
+from camerapose_cli.core.metrics import limb_mpjpe, limb_pa_mpjpe, mpjpe, pa_mpjpe, per_joint_error, second_difference
 from camerapose_cli.core.skeleton import COCO_FROM_BODY, H36M17_JOINTS, NUM_COCO_JOINTS, NUM_H36M_JOINTS
 from camerapose_cli.errors import InputError
 from camerapose_cli.io.mocap import load_mocap
@@ -187,8 +187,9 @@ def evaluate_tracks(
 ) -> dict[str, dict[str, Any]]:
     """Film every clip piece as a video track (static camera, seeded), optionally corrupt and refine its 2D, and
     lift it as the lift stage does (stages.lift.lift_tracks) with each named (single-frame, temporal or None)
-    pair. Per name: MPJPE, PA-MPJPE (mm) over the 17 joints of the frames that have a detection, acceleration
-    error (mm/frame^2) over runs of three such frames, overall and per motion group."""
+    pair. Per name: MPJPE, PA-MPJPE (mm) over the 17 joints of the frames that have a detection, the same over
+    the 12 limb joints (mid-hip aligned), acceleration error (mm/frame^2) over runs of three such frames, overall
+    and per motion group."""
     gen = torch.Generator().manual_seed(seed)
     sums = {name: {} for name in lifters}
     for clip in clips:
@@ -212,20 +213,20 @@ def evaluate_tracks(
             result, _ = lift_tracks(table, single, temporal, lift_cfg, intrinsics)
             pred = torch.zeros(t, NUM_H36M_JOINTS, 3)
             pred[rows] = torch.from_numpy(result.pose) * 1000
-            err = {"mpjpe_mm": mpjpe(pred[rows], truth[rows]), "pa_mpjpe_mm": pa_mpjpe(pred[rows], truth[rows])}
+            measures = (mpjpe, pa_mpjpe, limb_mpjpe, limb_pa_mpjpe)
+            err = {f"{m.__name__}_mm": float(m(pred[rows], truth[rows])) for m in measures}
             accel_err = (second_difference(pred) - second_difference(truth)).norm(dim=-1).mean(-1)[triple]
             for key in (clip.group, "all"):
-                bucket = sums[name].setdefault(key, {"frames": 0, "mpjpe_mm": 0.0, "pa_mpjpe_mm": 0.0, "accel": []})
+                bucket = sums[name].setdefault(key, {"frames": 0, "accel": [], **dict.fromkeys(err, 0.0)})
                 bucket["frames"] += len(rows)
-                bucket["mpjpe_mm"] += float(err["mpjpe_mm"]) * len(rows)
-                bucket["pa_mpjpe_mm"] += float(err["pa_mpjpe_mm"]) * len(rows)
+                for measure, value in err.items():
+                    bucket[measure] += value * len(rows)
                 bucket["accel"].append(accel_err)
     return {
         name: {
             key: {
                 "frames": b["frames"],
-                "mpjpe_mm": b["mpjpe_mm"] / b["frames"],
-                "pa_mpjpe_mm": b["pa_mpjpe_mm"] / b["frames"],
+                **{k: v / b["frames"] for k, v in b.items() if k.endswith("_mm")},
                 "accel_mm": float(torch.cat(b["accel"]).mean()),
             }
             for key, b in groups.items()

@@ -32,7 +32,15 @@ from camerapose_cli.config import (
 )
 from camerapose_cli.core.device import CPU, resolve_device
 from camerapose_cli.core.geometry import lifter_inputs, normalize_track
-from camerapose_cli.core.metrics import acceleration_error, bone_lengths, mpjpe, n_mpjpe, pa_mpjpe
+from camerapose_cli.core.metrics import (
+    acceleration_error,
+    bone_lengths,
+    limb_mpjpe,
+    limb_pa_mpjpe,
+    mpjpe,
+    n_mpjpe,
+    pa_mpjpe,
+)
 from camerapose_cli.core.skeleton import H36M17_BONES
 from camerapose_cli.io.atomic import atomic_output
 from camerapose_cli.io.mocap import MocapSet
@@ -288,6 +296,8 @@ def evaluate_lifter(model: Lifter, batch: SyntheticBatch, out: LifterOutput | No
         "mpjpe_mm": float(mpjpe(pred, target)),
         "pa_mpjpe_mm": float(pa_mpjpe(pred, target)),
         "n_mpjpe_mm": float(n_mpjpe(pred, target)),
+        "limb_mpjpe_mm": float(limb_mpjpe(pred, target)),
+        "limb_pa_mpjpe_mm": float(limb_pa_mpjpe(pred, target)),
         "reproj_px_at_scale100": float(reproj * 100),  # in pixels for a person 200 px tall
     }
 

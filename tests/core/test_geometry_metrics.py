@@ -16,7 +16,16 @@ from camerapose_cli.core.geometry import (
     project_to_image,
     unproject_from_image,
 )
-from camerapose_cli.core.metrics import acceleration_error, mpjpe, n_mpjpe, pa_mpjpe, per_joint_error
+from camerapose_cli.core.metrics import (
+    acceleration_error,
+    limb_mpjpe,
+    limb_pa_mpjpe,
+    mpjpe,
+    n_mpjpe,
+    pa_mpjpe,
+    per_joint_error,
+)
+from camerapose_cli.core.skeleton import LIMB_JOINTS
 from camerapose_cli.training.losses import camera_targets, reprojection_loss
 
 
@@ -114,6 +123,21 @@ def test_metrics_by_hand():
     target = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])
     assert float(n_mpjpe(2 * target, target)) == pytest.approx(0.0, abs=1e-6)
     assert float(mpjpe(2 * target, target)) == pytest.approx(1.0)
+
+
+def test_limb_metrics_ignore_the_trunk_joints_and_the_hip_offset():
+    gen = torch.Generator().manual_seed(1)
+    target = torch.randn(3, 17, 3, generator=gen)
+    pred = target.clone()
+    pred[:, [0, 7, 8, 9, 10]] += 0.5  # pelvis, spine, thorax, neck, head placed elsewhere (another rig)
+    assert float(limb_mpjpe(pred, target)) == pytest.approx(0.0, abs=1e-6)
+    assert float(mpjpe(pred, target)) > 0.1
+    shifted = target + torch.tensor([0.2, -0.1, 0.3])  # mid-hips aligned: a translation costs nothing
+    assert float(limb_mpjpe(shifted, target)) == pytest.approx(0.0, abs=1e-6)
+    wrist = target.clone()
+    wrist[:, 16] += torch.tensor([0.0, 0.0, 1.2])  # one limb joint of twelve off by 1.2
+    assert float(limb_mpjpe(wrist, target)) == pytest.approx(1.2 / len(LIMB_JOINTS), abs=1e-5)
+    assert float(limb_pa_mpjpe(1.3 * shifted, target)) == pytest.approx(0.0, abs=1e-4)
 
 
 def test_procrustes_with_a_known_similarity_gives_zero():

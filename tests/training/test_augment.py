@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from camerapose_cli.config import load_preset
-from camerapose_cli.core.metrics import bone_lengths
+from camerapose_cli.core.metrics import body_height, bone_lengths
 from camerapose_cli.core.skeleton import BODY_INDEX, H36M17_BONES
 from camerapose_cli.training.augment import (
     ARMS,
@@ -19,6 +19,7 @@ from camerapose_cli.training.augment import (
     recombine_limbs,
     tilt_bodies,
 )
+from camerapose_cli.training.data import augment_bodies
 
 pytestmark = pytest.mark.slow
 
@@ -56,3 +57,22 @@ def test_windows_share_one_draw_and_share_zero_changes_nothing(bodies):
     out = augment_poses(window, cfg.with_values(arm_prob=1.0), 1.0, gen, repeat=6)
     torch.testing.assert_close(out, out[:1].expand_as(out))
     torch.testing.assert_close(augment_poses(bodies, cfg, 0.0, gen), bodies)
+
+
+def test_body_height_does_not_depend_on_the_pose(bandai):
+    heights = body_height(torch.from_numpy(bandai.points[::50].copy()))
+    assert 1.4 < float(heights.median()) < 1.7  # one actor's build: ankle to head joint along the bones
+    assert float((heights.quantile(0.95) - heights.quantile(0.05)) / heights.median()) < 0.03
+
+
+def test_body_size_is_drawn_in_metres_whatever_the_source_actors_size(bodies):
+    cfg = load_preset("default").synth.with_values(joint_offset_m=0.0)  # moved joints change the height after
+    low, high = cfg.body_height_m
+    for source_scale in (0.7, 1.0, 1.4):  # a child-sized, the Bandai and a giant source rig give the same sizes
+        out = augment_bodies(source_scale * bodies, cfg, torch.Generator().manual_seed(0))
+        heights = body_height(out)
+        assert float(heights.min()) >= low - 1e-4 and float(heights.max()) <= high + 1e-4
+        assert float(heights.median()) == pytest.approx((low + high) / 2, abs=0.06 * (high - low) + 0.03)
+    window = bodies[:5]  # the frames of one sequence share one size
+    out = augment_bodies(window.repeat_interleave(4, 0), cfg, torch.Generator().manual_seed(1), repeat=4)
+    torch.testing.assert_close(body_height(out).reshape(5, 4).std(1), torch.zeros(5), atol=1e-4, rtol=0)

@@ -1,6 +1,6 @@
 """CameraPose: video archives to tracked 2D and 3D human-pose tables.
 
-The stages as Python functions (camerapose_cli.api): `extract`, `refine`, `lift`, `train`, `evaluate`,
+The stages as Python functions (camerapose_cli.api): `extract`, `refine`, `lift`, `export`, `train`, `evaluate`,
 `evaluate_tracks`, `demo` over folders; `read_keypoints2d`, `read_keypoints3d` to read a run; `extract_frames`,
 `refine_keypoints`, `lift_arrays` on in-memory arrays of one clip.
 """
@@ -17,6 +17,7 @@ API = (
     "extract",
     "refine",
     "lift",
+    "export",
     "train",
     "evaluate",
     "evaluate_tracks",

@@ -26,6 +26,7 @@ from camerapose_cli.config import ModelKind, Preset, Split, Tracker, load_preset
 from camerapose_cli.detect.pose2d import PoseDetector
 from camerapose_cli.detect.track import make_tracker
 from camerapose_cli.errors import UsageError
+from camerapose_cli.export.formats import EXPORT_FORMATS, ExportFormat
 from camerapose_cli.io.h36m import load_h36m_npz
 from camerapose_cli.io.resources import default_pose_model, sample_images, shipped_dir
 from camerapose_cli.io.schema import KeypointTable
@@ -33,6 +34,7 @@ from camerapose_cli.io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameBatch, 
 from camerapose_cli.models.checkpoints import default_weights, load_lifter, load_refiner, load_temporal
 from camerapose_cli.progress import make_reporter
 from camerapose_cli.stages.base import Job, RunSummary, Stage, keypoints2d_jobs, run_stage
+from camerapose_cli.stages.export import ExportStage, keypoints3d_jobs
 from camerapose_cli.stages.extract import ExtractStage, empty_keypoint_table, extract_jobs, frame_rows
 from camerapose_cli.stages.lift import LiftResult, LiftStage, lift_keypoints
 from camerapose_cli.stages.refine import Refinement, RefineStage, refine_track
@@ -164,6 +166,32 @@ def lift(
     out_dir = Path(out) if out is not None else Path(run)
     stage = LiftStage(config, lifter, refinement, preset.overlay, preset.name, sequence_lifter)
     return _run_stage(stage, jobs, out_dir, overlay=overlay, force=force, progress=progress)
+
+
+def export(
+    run: PathLike,
+    fmt: ExportFormat,
+    out: PathLike | None = None,
+    *,
+    preset: str | Preset = "default",
+    min_frames: int | None = None,
+    force: bool = False,
+    progress: bool = False,
+) -> RunSummary:
+    """Export every lifted table of `run` in a world frame (gravity up, floor at 0): one `fmt` file per track part
+    under `out` (default: RUN/export/<fmt>/, keeping the tables' relative folders), and the world joints in
+    `RUN/keypoints3d_world/`."""
+    if fmt not in EXPORT_FORMATS:
+        raise UsageError(f"--format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}")
+    preset = _preset(preset)
+    config = preset.export.with_values(min_frames=min_frames)
+    run = Path(run)
+    jobs = keypoints3d_jobs(run)
+    if not jobs:
+        raise UsageError(f"{run}: no keypoints3d tables found (run camerapose lift first)")
+    out_dir = Path(out) if out is not None else run / "export" / fmt
+    stage = ExportStage(run, out_dir, fmt, config, preset.name)
+    return _run_stage(stage, jobs, out_dir, overlay=False, force=force, progress=progress)
 
 
 def train(

@@ -264,6 +264,34 @@ def lift(
 
 
 @app.command()
+def export(
+    run: Annotated[
+        Path, typer.Argument(exists=True, file_okay=False, metavar="RUN", help="A run folder that lift has written.")
+    ],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="bvh | trc | c3d | csv")] = "bvh",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder [default: RUN/export/<format>].")
+    ] = None,
+    min_frames: Annotated[
+        int | None, typer.Option("--min-frames", min=1, help="Shortest track part exported [default: the preset's].")
+    ] = None,
+    pipeline: PipelineOpt = "default",
+    force: ForceOpt = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Export every lifted track in RUN in a world frame (gravity up, floor at 0): one file per track, named
+    <video file name>.track<ID>.<format>, and the world joints in RUN/keypoints3d_world/."""
+    api = _api()
+
+    _run(
+        lambda: api.export(run, fmt, out, preset=pipeline, min_frames=min_frames, force=force, progress=not quiet),
+        as_json=as_json,
+        quiet=quiet,
+    )
+
+
+@app.command()
 def train(
     mocap: Annotated[
         Path, typer.Option("--mocap", exists=True, help="BVH motion capture: a .tar.xz, a folder or one .bvh file.")
@@ -427,14 +455,21 @@ def _print_eval_table(result: dict, noise: float) -> None:
     table.add_column("error (mm)", justify="right")
     for joint, err in result["per_joint_mm"].items():
         table.add_row(joint, f"{err:.1f}")
-    for key, label in (("mpjpe_mm", "MPJPE"), ("pa_mpjpe_mm", "PA-MPJPE"), ("n_mpjpe_mm", "N-MPJPE")):
+    for key, label in (
+        ("mpjpe_mm", "MPJPE"),
+        ("pa_mpjpe_mm", "PA-MPJPE"),
+        ("n_mpjpe_mm", "N-MPJPE"),
+        ("limb_mpjpe_mm", "limbs MPJPE (12 joints, mid-hip aligned)"),
+        ("limb_pa_mpjpe_mm", "limbs PA-MPJPE"),
+    ):
         table.add_row(f"[bold]{label}", f"[bold]{result[key]:.1f}")
     table.add_row("reprojection (px per 200 px person)", f"{result['reproj_px_at_scale100']:.2f}")
     Console().print(table)
     if "groups" in result:
         groups = Table(title="by motion group")
-        for column in ("group", "poses", "MPJPE (mm)", "PA-MPJPE (mm)"):
+        for column in ("group", "poses", "MPJPE (mm)", "PA-MPJPE (mm)", "limbs MPJPE", "limbs PA"):
             groups.add_column(column, justify="left" if column == "group" else "right")
         for group, row in result["groups"].items():
-            groups.add_row(escape(group), str(row["poses"]), f"{row['mpjpe_mm']:.1f}", f"{row['pa_mpjpe_mm']:.1f}")
+            cells = [f"{row[k]:.1f}" for k in ("mpjpe_mm", "pa_mpjpe_mm", "limb_mpjpe_mm", "limb_pa_mpjpe_mm")]
+            groups.add_row(escape(group), str(row["poses"]), *cells)
         Console().print(groups)

@@ -110,3 +110,35 @@ def parse_bvh(text: str, source: str = "<bvh>") -> BvhMotion:
     if values.size != frames * channel_count:
         raise InputError(f"{source}: truncated motion ({values.size} of {frames * channel_count} values)")
     return BvhMotion(joints, frame_time, values.reshape(frames, channel_count))
+
+
+def format_bvh(motion: BvhMotion, decimals: int = 5) -> str:
+    """BVH text for a motion whose joints are listed parents first (as parse_bvh returns them)."""
+    children: dict[int, list[int]] = {}
+    for index, joint in enumerate(motion.joints):
+        children.setdefault(joint.parent, []).append(index)
+    lines = ["HIERARCHY"]
+
+    def number(value: float) -> str:
+        return f"{round(float(value), decimals) + 0.0:.{decimals}f}"  # + 0.0: no "-0.00000"
+
+    def write(index: int, depth: int) -> None:
+        joint, pad = motion.joints[index], "  " * depth
+        lines.append(f"{pad}{'ROOT' if joint.parent < 0 else 'JOINT'} {joint.name}")
+        lines.append(pad + "{")
+        lines.append(f"{pad}  OFFSET {' '.join(number(v) for v in joint.offset)}")
+        lines.append(f"{pad}  CHANNELS {len(joint.channels)} {' '.join(joint.channels)}")
+        for child in children.get(index, []):
+            write(child, depth + 1)
+        if joint.end_site is not None:
+            lines.append(f"{pad}  End Site")
+            lines.append(pad + "  {")
+            lines.append(f"{pad}    OFFSET {' '.join(number(v) for v in joint.end_site)}")
+            lines.append(pad + "  }")
+        lines.append(pad + "}")
+
+    for root in children.get(-1, []):
+        write(root, 0)
+    lines += ["MOTION", f"Frames: {len(motion.motion)}", f"Frame Time: {motion.frame_time:.8f}"]
+    lines += [" ".join(number(v) for v in row) for row in motion.motion]
+    return "\n".join(lines) + "\n"

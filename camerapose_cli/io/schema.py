@@ -60,6 +60,20 @@ KEYPOINTS3D_SCHEMA = pa.schema(
     ]
 )
 
+# One row per lifted row of a keypoints3d table, in the world frame that `export` estimated (export.world).
+KEYPOINTS3D_WORLD_SCHEMA = pa.schema(
+    [
+        ("video", pa.string()),
+        ("frame", pa.int64()),
+        ("time_s", pa.float64()),
+        ("track_id", pa.int64()),
+        ("part", pa.int64()),  # which exported part of the track holds the row (1, 2, ...); 0: not exported
+        ("kp3d_world_x", _fixed(pa.float32(), NUM_H36M_JOINTS)),  # H36M-17, metres, y up, floor at y = 0
+        ("kp3d_world_y", _fixed(pa.float32(), NUM_H36M_JOINTS)),
+        ("kp3d_world_z", _fixed(pa.float32(), NUM_H36M_JOINTS)),
+    ]
+)
+
 MANIFEST_SCHEMA = pa.schema(
     [
         ("input", pa.string()),
@@ -249,16 +263,17 @@ def read_keypoints2d(path: Path) -> KeypointTable:
     )
 
 
-def keypoints3d_table(columns: dict[str, np.ndarray]) -> pa.Table:
-    """Build a keypoints3d Arrow table from numpy columns named as in KEYPOINTS3D_SCHEMA (fixed lists as 2D arrays)."""
+def keypoints3d_table(columns: dict[str, np.ndarray], schema: pa.Schema = KEYPOINTS3D_SCHEMA) -> pa.Table:
+    """Build a keypoints3d (or keypoints3d_world) Arrow table from numpy columns named as in the schema (fixed
+    lists as 2D arrays)."""
     arrays = []
-    for field in KEYPOINTS3D_SCHEMA:
+    for field in schema:
         values = columns[field.name]
         if pa.types.is_fixed_size_list(field.type):
             arrays.append(_fixed_array(values, field.type.value_type, field.type.list_size))
         else:
             arrays.append(pa.array(values, field.type))
-    return pa.Table.from_arrays(arrays, schema=KEYPOINTS3D_SCHEMA)
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def find_keypoints2d_tables(path: Path) -> tuple[Path, list[Path]]:
@@ -269,9 +284,13 @@ def find_keypoints2d_tables(path: Path) -> tuple[Path, list[Path]]:
     outputs) are never tables.
     """
     root = path / "keypoints2d" if (path / "keypoints2d").is_dir() else path
-    tables = [
+    return root, table_files(root)
+
+
+def table_files(root: Path) -> list[Path]:
+    """The `.parquet` tables under a folder: not manifests, not hidden files (partial outputs)."""
+    return [
         p
         for p in sorted(root.rglob("*.parquet"))
         if not p.name.startswith("manifest") and not any(part.startswith(".") for part in p.relative_to(root).parts)
     ]
-    return root, tables

@@ -109,6 +109,10 @@ class Stage(ABC):
         """Write the job's overlay to `path` (a temporary name) from its finished `table`; raise InputError."""
         raise NotImplementedError(f"the {self.name} stage draws no overlays")
 
+    def products_complete(self, table: Path) -> bool:
+        """Whether every file that a current `table` says it was written with is there (export's track files)."""
+        return True
+
     def outputs(self, out_root: Path, job: Job, overlay: bool) -> Outputs:
         overlay_path = out_root / self.overlay_dir / f"{job.rel}{overlay_suffix(job.rel)}" if overlay else None
         return Outputs(out_root / self.table_dir / f"{job.rel}.parquet", overlay_path)
@@ -141,6 +145,7 @@ def process_job(stage: Stage, job: Job, out_root: Path, *, overlay: bool, force:
     outputs = stage.outputs(out_root, job, overlay)
     expected = fingerprint(stage.settings())
     current = not force and output_is_current(outputs.table, job.source, stage.stamp_prefix, {"fingerprint": expected})
+    current = current and stage.products_complete(outputs.table)
     if current and (outputs.overlay is None or outputs.overlay.exists()):
         return stage_outcome(stage, job, "skipped", outputs.table)
     if not current:

@@ -143,6 +143,7 @@ def lift(
     refiner: PathLike | None = None,
     temporal: bool | None = None,
     temporal_weights: PathLike | None = None,
+    person_height: float | None = None,
     device: str | None = None,
     overlay: bool = False,
     force: bool = False,
@@ -151,9 +152,10 @@ def lift(
     """Refine (unless `refine=False`) and lift every keypoints2d table of `run` to 3D joints in metres:
     `out/keypoints3d/*.parquet` (default out: run), with `overlay` also `out/overlays3d/`. Tracks long enough
     go through the temporal lifter unless `temporal=False` (default: the preset's [lift] temporal). `device`
-    (refinement and lifting): auto | cpu | cuda | cuda:N (default: the preset's)."""
+    (refinement and lifting): auto | cpu | cuda | cuda:N (default: the preset's). `person_height` (metres,
+    standing): scale every track to that height instead of the lifter's size prior."""
     preset = _preset(preset)
-    config = preset.lift.with_values(fov_deg=fov, temporal=temporal, device=device)
+    config = preset.lift.with_values(fov_deg=fov, temporal=temporal, device=device, person_height_m=person_height)
     lifter = _existing_file(weights, default_weights("lifter"), "--weights")
     sequence_lifter = None
     if config.temporal:

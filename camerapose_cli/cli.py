@@ -234,6 +234,15 @@ def lift(
     temporal_weights: Annotated[
         Path | None, typer.Option("--temporal-weights", help="Temporal lifter checkpoint [default: the shipped one].")
     ] = None,
+    person_height: Annotated[
+        float | None,
+        typer.Option(
+            "--person-height",
+            min=0.5,
+            max=2.5,
+            help="Every person's standing height in metres, when known: scales the 3D to it [default: estimated].",
+        ),
+    ] = None,
     device: DeviceOpt = None,
     force: ForceOpt = False,
     as_json: JsonOpt = False,
@@ -253,6 +262,7 @@ def lift(
             refiner=refiner,
             temporal=temporal,
             temporal_weights=temporal_weights,
+            person_height=person_height,
             device=device,
             overlay=overlay,
             force=force,

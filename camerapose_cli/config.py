@@ -164,6 +164,7 @@ class LiftSection(DeviceChoice):
     temporal: bool
     temporal_min_frames: int = Field(ge=1)
     max_gap_frames: int = Field(ge=0)
+    person_height_m: float = Field(ge=0, le=3)
 
 
 class ExportSection(Section):

@@ -115,6 +115,8 @@ LIMB_PAIRS: tuple[tuple[tuple[int, int], tuple[int, int]], ...] = (
 # A body's height, independent of its pose: ankle to head joint along the bones (leg bones of both sides averaged).
 HEIGHT_LEG_BONES: tuple[tuple[int, int], ...] = ((1, 2), (2, 3), (4, 5), (5, 6))
 HEIGHT_TRUNK_BONES: tuple[tuple[int, int], ...] = ((0, 7), (7, 8), (8, 9), (9, 10))
+# That height over a person's standing height (stature): Bandai actors 0.96, the CC rigs 0.985.
+BODY_HEIGHT_PER_STATURE = 0.97
 # The 12 limb joints (hips, knees, ankles, shoulders, elbows, wrists) that cross-rig errors are measured on: the
 # spine, neck and head joints sit in different places on different rigs.
 LIMB_JOINTS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16)

@@ -17,8 +17,9 @@ import torch
 from camerapose_cli.config import LiftSection, OverlaySection
 from camerapose_cli.core.device import CPU, module_device, resolve_device
 from camerapose_cli.core.geometry import VISIBLE_CONF, focal_from_fov, lifter_inputs, project_to_image
+from camerapose_cli.core.metrics import body_height
 from camerapose_cli.core.sequence import fill_gaps, track_segments
-from camerapose_cli.core.skeleton import NUM_H36M_JOINTS
+from camerapose_cli.core.skeleton import BODY_HEIGHT_PER_STATURE, NUM_H36M_JOINTS
 from camerapose_cli.errors import InputError
 from camerapose_cli.io.overlay import render_overlay_3d
 from camerapose_cli.io.resources import file_sha256
@@ -204,6 +205,21 @@ def lift_tracks(
     return result, used
 
 
+def scale_to_height(result: LiftResult, track_id: np.ndarray, person_height_m: float) -> LiftResult:
+    """Rescale each track's 3D to a known standing height: its median body height (core.metrics.body_height)
+    becomes `person_height_m` x BODY_HEIGHT_PER_STATURE. Pose, root and depth scale together, so the reprojection
+    is unchanged: one image cannot tell a person's size, the user can."""
+    target = person_height_m * BODY_HEIGHT_PER_STATURE
+    heights = body_height(torch.from_numpy(result.pose)).numpy()
+    for track in np.unique(track_id):
+        rows = track_id == track
+        factor = np.float32(target / np.median(heights[rows]))
+        result.pose[rows] *= factor
+        result.root_cam[rows] *= factor
+        result.depth_ratio[rows] *= factor
+    return result
+
+
 def _temporal_pieces(table: KeypointTable, stride: int, config: LiftSection) -> list[np.ndarray]:
     """Row indices, sorted by frame, of each piece of a track that the temporal lifter takes: tracks cut at long
     gaps, split into `stride` interleaved phases, and kept if at least temporal_min_frames long."""
@@ -278,6 +294,8 @@ class LiftStage(Stage):
         if self.refinement is not None:
             table = self.refinement(table)
         result, used = lift_tracks(table, self.model, self.temporal, self.config)
+        if self.config.person_height_m > 0:
+            result = scale_to_height(result, table.track_id, self.config.person_height_m)
         columns = {
             "video": table.video,
             "frame": table.frame,

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from conftest import run_cli
 
 from camerapose_cli.config import load_preset
 from camerapose_cli.core.skeleton import H36M17_JOINTS, NUM_H36M_JOINTS
@@ -20,7 +21,6 @@ from camerapose_cli.export.world import estimate_world_frame
 from camerapose_cli.io.bvh import parse_bvh
 from camerapose_cli.io.mocap import load_mocap
 from camerapose_cli.io.schema import KEYPOINTS3D_SCHEMA, keypoints3d_table, read_metadata
-from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
 FPS = 30.0

@@ -10,10 +10,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import torch
 from conftest import ARCHIVE, require_shared, run_cli
 
 from camerapose_cli.config import load_preset
+from camerapose_cli.core.metrics import body_height
+from camerapose_cli.core.skeleton import BODY_HEIGHT_PER_STATURE
 from camerapose_cli.io.schema import KEYPOINTS3D_SCHEMA, read_keypoints2d, read_metadata
+from camerapose_cli.stages.lift import read_camera_joints
 from camerapose_cli.training.splits import split_clips
 
 pytestmark = pytest.mark.slow
@@ -174,3 +178,20 @@ def test_single_frame_lifting_on_request(extract_run, tmp_path):
     for path in sorted((out / "keypoints3d").glob("*.parquet")):
         assert set(pd.read_parquet(path, columns=["lifter_model"])["lifter_model"]) <= {"single"}
         assert read_metadata(path)["temporal_lifter"] == "none"
+
+
+def test_a_known_person_height_scales_the_3d_and_keeps_the_reprojection(extract_run, tmp_path):
+    run, _ = extract_run
+    tables = {}
+    for name, extra in (("estimated", []), ("known", ["--person-height", "1.9"])):
+        out = tmp_path / name
+        result = run_cli("lift", str(run), "--out", str(out), "--single-frame", "--no-refine", *extra)
+        assert result.returncode == 0, result.stderr
+        tables[name] = out / "keypoints3d" / "courtyard_dribble_40f.mp4.parquet"
+    known, estimated = (read_camera_joints(tables[k]) for k in ("known", "estimated"))
+    heights = body_height(torch.from_numpy(known - known[:, :1])).numpy()
+    assert np.median(heights) == pytest.approx(1.9 * BODY_HEIGHT_PER_STATURE, rel=1e-3)
+    ratio = np.linalg.norm(known, axis=-1) / np.linalg.norm(estimated, axis=-1)  # the whole scene scales
+    assert ratio.std() < 1e-3 and abs(ratio.mean() - 1) > 0.02
+    reproj = [pd.read_parquet(tables[k], columns=["reproj_err_px"])["reproj_err_px"] for k in ("known", "estimated")]
+    np.testing.assert_allclose(reproj[0], reproj[1], atol=1e-3)

@@ -10,7 +10,8 @@ seeded), 1920x1080 with a 60-degree field of view. Two inputs to export.world:
 Printed: gravity error (degrees), camera height error (mm; the true floor is `[export] ankle_height_m` below the
 clip's median lowest ankle, since mocap sets put their floors at different heights), which method found gravity,
 the BVH round trip (forward kinematics of the written file against the fitted skeleton and against the lifted
-joints, mm), and foot skate (mm per frame while a foot is on the floor) of the lifted tracks against the truth's.
+joints, mm), foot skate (mm per frame while a foot is on the floor) of the lifted tracks, with `--pin-feet`'s
+correction and for the truth, and the error of the pelvis' horizontal speed with and without the correction.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ import torch
 from camerapose_cli.config import load_preset
 from camerapose_cli.core.geometry import focal_from_fov, project_to_image
 from camerapose_cli.core.skeleton import COCO_FROM_BODY, H36M17_BONES, H36M17_JOINTS, NUM_H36M_JOINTS
+from camerapose_cli.export.contact import foot_skate_mm_per_frame, pin_planted_feet
 from camerapose_cli.export.evaluate import film_tilted, gravity_error_deg, true_world
 from camerapose_cli.export.formats import write_bvh
 from camerapose_cli.export.rig import RIG, fitted_joints
 from camerapose_cli.export.world import estimate_world_frame
 from camerapose_cli.io.bvh import parse_bvh
 from camerapose_cli.models.checkpoints import default_weights, load_lifter, load_temporal
-from camerapose_cli.stages.export import foot_skate_mm_per_frame
 from camerapose_cli.stages.lift import lift_tracks
 from camerapose_cli.training.evaluate import clip_table, mocap_eval_clips
 
@@ -78,6 +79,12 @@ def bvh_round_trip(world: np.ndarray, times: np.ndarray) -> tuple[float, float]:
         float(np.median(np.linalg.norm(fk - fitted, axis=-1)) * 1000),
         float(np.median(np.linalg.norm(fk - world[:, at], axis=-1)) * 1000),
     )
+
+
+def root_speed_error_mm(world: np.ndarray, truth: np.ndarray) -> float:
+    """Mean difference of the pelvis' horizontal speed (mm per frame): how well the trajectory travels."""
+    speed = [np.linalg.norm(np.diff(w[:, 0][:, [0, 2]], axis=0), axis=-1) for w in (world, truth)]
+    return float(np.abs(speed[0] - speed[1]).mean() * 1000)
 
 
 def side_view_png(world: np.ndarray, times: np.ndarray, path: Path) -> None:
@@ -133,8 +140,15 @@ def main() -> None:
                     world = frame.to_world(joints.astype(np.float64))
                     trips.append(bvh_round_trip(world, times))
                     truth = true_world(view)[:, :NUM_H36M_JOINTS]
+                    pinned = pin_planted_feet(world, preset.export, clip.fps)
                     skates.append(
-                        (foot_skate_mm_per_frame(world, preset.export), foot_skate_mm_per_frame(truth, preset.export))
+                        (
+                            foot_skate_mm_per_frame(world, preset.export, clip.fps),
+                            foot_skate_mm_per_frame(pinned, preset.export, clip.fps),
+                            foot_skate_mm_per_frame(truth, preset.export, clip.fps),
+                            root_speed_error_mm(world, truth),
+                            root_speed_error_mm(pinned, truth),
+                        )
                     )
                     if args.png is not None and not drawn and tilt == 20.0 and len(world) >= 200:
                         side_view_png(world, times, args.png)
@@ -154,8 +168,12 @@ def main() -> None:
         skate = np.array(skates, dtype=float)
         print(
             f"{'':20s}   BVH round trip (lifted): FK vs fitted skeleton {np.median(trip[:, 0]):.2f} mm, vs the lifted"
-            f" joints {np.median(trip[:, 1]):.1f} mm; foot skate lifted {np.nanmedian(skate[:, 0]):.1f} against the"
-            f" truth's {np.nanmedian(skate[:, 1]):.1f} mm/frame"
+            f" joints {np.median(trip[:, 1]):.1f} mm"
+        )
+        print(
+            f"{'':20s}   foot skate (mm/frame, median): lifted {np.nanmedian(skate[:, 0]):.1f}, --pin-feet"
+            f" {np.nanmedian(skate[:, 1]):.1f}, truth {np.nanmedian(skate[:, 2]):.1f}; pelvis speed error (mm/frame):"
+            f" lifted {np.median(skate[:, 3]):.1f}, --pin-feet {np.median(skate[:, 4]):.1f}"
         )
     if args.png is not None:
         print(f"side view: {args.png}" if drawn else "no clip of 200+ frames filmed at 20 degrees: no PNG")

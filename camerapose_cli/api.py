@@ -177,16 +177,17 @@ def export(
     *,
     preset: str | Preset = "default",
     min_frames: int | None = None,
+    pin_feet: bool | None = None,
     force: bool = False,
     progress: bool = False,
 ) -> RunSummary:
     """Export every lifted table of `run` in a world frame (gravity up, floor at 0): one `fmt` file per track part
     under `out` (default: RUN/export/<fmt>/, keeping the tables' relative folders), and the world joints in
-    `RUN/keypoints3d_world/`."""
+    `RUN/keypoints3d_world/`. `pin_feet`: move each body so that its planted feet do not slide."""
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"--format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}")
     preset = _preset(preset)
-    config = preset.export.with_values(min_frames=min_frames)
+    config = preset.export.with_values(min_frames=min_frames, pin_feet=pin_feet)
     run = Path(run)
     jobs = keypoints3d_jobs(run)
     if not jobs:

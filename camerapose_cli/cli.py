@@ -285,6 +285,14 @@ def export(
     min_frames: Annotated[
         int | None, typer.Option("--min-frames", min=1, help="Shortest track part exported [default: the preset's].")
     ] = None,
+    pin_feet: Annotated[
+        bool | None,
+        typer.Option(
+            "--pin-feet/--no-pin-feet",
+            help="Move each body so that feet on the floor do not slide [default: the preset's].",
+            show_default=False,
+        ),
+    ] = None,
     pipeline: PipelineOpt = "default",
     force: ForceOpt = False,
     as_json: JsonOpt = False,
@@ -295,7 +303,9 @@ def export(
     api = _api()
 
     _run(
-        lambda: api.export(run, fmt, out, preset=pipeline, min_frames=min_frames, force=force, progress=not quiet),
+        lambda: api.export(
+            run, fmt, out, preset=pipeline, min_frames=min_frames, pin_feet=pin_feet, force=force, progress=not quiet
+        ),
         as_json=as_json,
         quiet=quiet,
     )

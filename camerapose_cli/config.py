@@ -176,6 +176,8 @@ class ExportSection(Section):
     max_floor_tilt_deg: float = Field(gt=0, le=90)
     ankle_height_m: float = Field(ge=0)
     contact_height_m: float = Field(gt=0)
+    contact_speed_m_s: float = Field(gt=0)
+    pin_feet: bool
 
 
 class PoseAugmentSection(Section):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,9 @@ import pyarrow.parquet as pq
 from camerapose_cli.config import ExportSection
 from camerapose_cli.core.sequence import track_segments
 from camerapose_cli.errors import InputError, SchemaError
-from camerapose_cli.export.formats import ExportFormat, write_bvh, write_c3d, write_csv, write_trc
-from camerapose_cli.export.world import ANKLES, WorldFrame, estimate_world_frame
+from camerapose_cli.export.contact import foot_skate_mm_per_frame, pin_planted_feet
+from camerapose_cli.export.formats import ExportFormat, frame_time, write_bvh, write_c3d, write_csv, write_trc
+from camerapose_cli.export.world import WorldFrame, estimate_world_frame
 from camerapose_cli.io.atomic import atomic_output
 from camerapose_cli.io.schema import (
     KEYPOINTS3D_WORLD_SCHEMA,
@@ -106,16 +107,6 @@ def track_parts(
     return parts
 
 
-def foot_skate_mm_per_frame(joints: np.ndarray, cfg: ExportSection) -> float:
-    """Mean horizontal slide (mm per frame) of each ankle over consecutive frames where it is in contact: within
-    `contact_height_m` of standing on the floor (world joints, y up, floor at 0). NaN when no foot touches."""
-    ankles = joints[:, ANKLES]  # (T, 2, 3)
-    contact = ankles[..., 1] < cfg.ankle_height_m + cfg.contact_height_m
-    both = contact[1:] & contact[:-1]
-    slide = np.linalg.norm(np.diff(ankles[..., [0, 2]], axis=0), axis=-1)
-    return float(slide[both].mean() * 1000) if both.any() else float("nan")
-
-
 def part_file_name(video_name: str, part: TrackPart, parts: int, ext: str) -> str:
     suffix = f".part{part.part}" if parts > 1 else ""
     return f"{video_name}.track{part.track_id}{suffix}.{ext}"
@@ -177,13 +168,18 @@ class ExportStage(Stage):
                     short = f"{len(part.frames)} frames, fewer than --min-frames {self.config.min_frames}"
                     self._warn(job, f"track {track}: {short}; not exported")
                     continue
+                in_part = mine[(rows.frame[mine] >= part.frames[0]) & (rows.frame[mine] <= part.frames[-1])]
+                fps = 1.0 / frame_time(part.times)
+                skate_before = foot_skate_mm_per_frame(part.joints, self.config, fps)
+                if self.config.pin_feet:
+                    part = replace(part, joints=pin_planted_feet(part.joints, self.config, fps))
+                    world[in_part] = part.joints[rows.frame[in_part] - part.frames[0]]
                 target = folder / part_file_name(video_name, part, len(parts), self.format)
                 with atomic_output(target) as tmp:
                     self._write_part(tmp, part, target.name)
-                in_part = (rows.frame[mine] >= part.frames[0]) & (rows.frame[mine] <= part.frames[-1])
-                part_of_row[mine[in_part]] = part.part
+                part_of_row[in_part] = part.part
                 files.append(str(target.resolve()))
-                tracks.append(self._describe(part, target))
+                tracks.append(self._describe(part, target, skate_before))
             progress.advance(len(mine))
         if finite.any() and not files:
             self._warn(job, f"no track of --min-frames {self.config.min_frames} or more; nothing exported")
@@ -217,15 +213,19 @@ class ExportStage(Stage):
         else:
             write_csv(path, part.joints, part.times, part.frames)
 
-    def _describe(self, part: TrackPart, target: Path) -> dict[str, Any]:
-        return {
+    def _describe(self, part: TrackPart, target: Path, skate_before: float) -> dict[str, Any]:
+        fps = 1.0 / frame_time(part.times)
+        described = {
             "track_id": part.track_id,
             "part": part.part,
             "file": target.name,
             "frames": len(part.frames),
             "interpolated_frames": part.filled,
-            "foot_skate_mm_per_frame": round(foot_skate_mm_per_frame(part.joints, self.config), 2),
+            "foot_skate_mm_per_frame": round(foot_skate_mm_per_frame(part.joints, self.config, fps), 2),
         }
+        if self.config.pin_feet:
+            described["foot_skate_before_pinning"] = round(skate_before, 2)
+        return described
 
     @staticmethod
     def _world_meta(frame: WorldFrame) -> dict[str, Any]:

@@ -187,3 +187,20 @@ def test_export_needs_lifted_tables(extract_run, tmp_path):
     assert result.returncode == 2
     assert "no keypoints3d tables" in result.stderr
     assert run_cli("export", str(run), "--format", "fbx").returncode == 2
+
+
+def test_pinning_the_feet_stops_them_sliding_and_keeps_the_pose(mocap_run, tmp_path):
+    run, _, _ = mocap_run
+    plain, pinned = tmp_path / "plain", tmp_path / "pinned"
+    assert run_cli("export", str(run), "--format", "csv", "--out", str(plain)).returncode == 0
+    result = run_cli("export", str(run), "--format", "csv", "--out", str(pinned), "--pin-feet")
+    assert result.returncode == 0, result.stderr
+    tracks = {t["file"]: t for t in json.loads(read_metadata(run / "keypoints3d_world" / "walk.mp4.parquet")["tracks"])}
+    walk = tracks["walk.mp4.track1.csv"]
+    assert walk["foot_skate_mm_per_frame"] < 0.75 * walk["foot_skate_before_pinning"]  # mocap ankles roll a little
+    a, b = (pd.read_csv(folder / "walk.mp4.track1.csv") for folder in (plain, pinned))
+    np.testing.assert_allclose(a.filter(like="_y"), b.filter(like="_y"), atol=1e-6)  # heights unchanged
+    relative = [
+        frame[["l_wrist_x", "l_wrist_z"]].to_numpy() - frame[["pelvis_x", "pelvis_z"]].to_numpy() for frame in (a, b)
+    ]
+    np.testing.assert_allclose(relative[0], relative[1], atol=1e-5)  # the pose itself unchanged

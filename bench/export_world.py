@@ -87,7 +87,7 @@ def root_speed_error_mm(world: np.ndarray, truth: np.ndarray) -> float:
     return float(np.abs(speed[0] - speed[1]).mean() * 1000)
 
 
-def side_view_png(world: np.ndarray, times: np.ndarray, path: Path) -> None:
+def side_view_png(world: np.ndarray, times: np.ndarray, path: Path, tilt: float, roll: float) -> None:
     """A side view (x: world z, y: height) of every 10th frame of a track, shifted along by time, with the floor."""
     fig, ax = plt.subplots(figsize=(11, 3.2))
     shift = np.linspace(0, 8, len(world))
@@ -101,7 +101,9 @@ def side_view_png(world: np.ndarray, times: np.ndarray, path: Path) -> None:
     ax.set_aspect("equal")
     ax.set_xlabel(f"world z (m) + time offset ({times[-1] - times[0]:.1f} s over the strip)")
     ax.set_ylabel("height (m)")
-    ax.set_title("an exported track in the world frame (lifted from exact 2D, camera tilted 20°, rolled 5°)")
+    ax.set_title(
+        f"an exported track in the world frame (lifted from exact 2D, camera tilted {tilt:.0f}°, rolled {roll:.0f}°)"
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -151,7 +153,7 @@ def main() -> None:
                         )
                     )
                     if args.png is not None and not drawn and tilt == 20.0 and len(world) >= 200:
-                        side_view_png(world, times, args.png)
+                        side_view_png(world, times, args.png, tilt, roll)
                         drawn = True
         cells = []
         for kind in ("exact", "lifted"):

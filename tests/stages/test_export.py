@@ -127,9 +127,12 @@ def test_bvh_round_trip_and_track_parts(mocap_run, bandai, tmp_path):
     # Mocap bones are rigid, so the fitted skeleton is the exported joints themselves, up to left-right averaging.
     assert np.median(np.linalg.norm(fk - world[:, list(joint_of.values())], axis=-1)) < 0.010
 
-    # `train --mocap` reads it with no joint map.
+    # `train --mocap` and `eval --mocap` read it with no joint map (both through io.mocap.load_mocap).
     read_back = load_mocap(out)
     assert len(read_back.points) == 240 + 80 + 80
+    evaluated = run_cli("eval", "--mocap", str(out), "--split", "all", "--stride", "4", "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["poses"] == 100
     rerun = run_cli("export", str(run), "--format", "bvh", "--json")
     assert json.loads(rerun.stdout)["skipped"] == 1
 

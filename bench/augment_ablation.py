@@ -7,8 +7,8 @@ only print) and is measured on the CC validation set (another rig, other people;
 Bandai's held-out clips of trained motions (test_seen) and held-out motions (test_unseen), exact 2D and 2D
 noise of 2% of the person's size, every 5th frame.
 
-Variants (the rest of the preset is `default`):
-- baseline: body proportions only ([synth]);
+Variants (the rest of the preset is `default`, whose own choice is "both"):
+- baseline: body proportions and the adult-size prior only ([synth]);
 - pose: + [pose_augment] on half the samples (limbs bent and turned, legs recombined, bodies tilted);
 - joints: + other rigs' joint placement ([synth] joint_offset_m = 0.04);
 - both: pose + joints;
@@ -25,12 +25,13 @@ import camerapose_cli
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BANDAI = SHARED / "mocap" / "bandai_motion.tar.xz"
 CC = SHARED / "mocap" / "cmu_cc_validation.tar.xz"
+NONE = "[train]\npose_augment_prob = 0.0\n[synth]\njoint_offset_m = 0.0\n"
 VARIANTS = {
-    "baseline": "",
-    "pose": "[train]\npose_augment_prob = 0.5\n",
-    "joints": "[synth]\njoint_offset_m = 0.04\n",
+    "baseline": NONE,
+    "pose": "[train]\npose_augment_prob = 0.5\n[synth]\njoint_offset_m = 0.0\n",
+    "joints": "[train]\npose_augment_prob = 0.0\n[synth]\njoint_offset_m = 0.04\n",
     "both": "[train]\npose_augment_prob = 0.5\n[synth]\njoint_offset_m = 0.04\n",
-    "bandai-size": "[synth]\nbody_height_m = [1.29, 1.75]\n",
+    "bandai-size": NONE.replace("[synth]\n", "[synth]\nbody_height_m = [1.29, 1.75]\n"),
 }
 SETS = (("CC all", CC, "all"), ("Bandai test_seen", BANDAI, "test_seen"), ("Bandai test_unseen", BANDAI, "test_unseen"))
 

@@ -44,10 +44,6 @@ class RigJoint:
     rest_secondary: np.ndarray  # that direction in the rest pose
 
 
-def _side(sign: float) -> np.ndarray:
-    return sign * X
-
-
 RIG: tuple[RigJoint, ...] = (
     RigJoint("Hips", None, "pelvis", None, X, "up", Y),
     RigJoint("LHipJoint", "Hips", "pelvis", "l_hip", X, "up", Y),

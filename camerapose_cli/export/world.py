@@ -30,7 +30,6 @@ class WorldFrame:
     rotation: np.ndarray  # (3, 3) camera -> world
     origin: np.ndarray  # (3,) camera coordinates of the world origin: the floor point below the camera
     method: str  # "floor plane" | "walk direction" | "body up": how gravity was found
-    upright_frames: int  # frames whose body axis voted for up
 
     @property
     def up_camera(self) -> np.ndarray:
@@ -50,17 +49,15 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True).clip(1e-9)
 
 
-def body_up(joints: np.ndarray, tolerance_deg: float) -> tuple[np.ndarray, int]:
+def body_up(joints: np.ndarray, tolerance_deg: float) -> np.ndarray:
     """The mean body axis of camera-frame joints (N, 17, 3): per frame, the legs' (mid-ankle to mid-hip) and the
     trunk's (pelvis to thorax) directions averaged, since each leans its own way (a walker's legs swing, a
-    trunk bows); over the frames within `tolerance_deg` of the first estimate: (up, frames that voted)."""
+    trunk bows); over the frames within `tolerance_deg` of the first estimate."""
     legs = joints[:, HIPS].mean(1) - joints[:, ANKLES].mean(1)
     axes = _unit(_unit(legs) + _unit(joints[:, THORAX] - joints[:, PELVIS]))
     up = _unit(np.median(axes, 0))
     upright = axes @ up > np.cos(np.radians(tolerance_deg))
-    if upright.any():
-        up = _unit(axes[upright].mean(0))
-    return up, int(upright.sum())
+    return _unit(axes[upright].mean(0)) if upright.any() else up
 
 
 def lowest_ankles(joints: np.ndarray, up: np.ndarray) -> np.ndarray:
@@ -73,7 +70,7 @@ def estimate_world_frame(joints: np.ndarray, cfg: ExportSection) -> WorldFrame:
     """The world frame of one static camera from every lifted person-frame it saw (N, 17, 3), camera frame."""
     if len(joints) == 0:
         raise ValueError("no lifted frames to find the floor from")
-    up, upright = body_up(joints, cfg.upright_tolerance_deg)
+    up = body_up(joints, cfg.upright_tolerance_deg)
     feet = lowest_ankles(joints, up)
     centred = feet - np.median(feet, 0)
     # Drop feet off the floor (jumps, a raised foot) before fitting: those well above the median height.
@@ -88,7 +85,7 @@ def estimate_world_frame(joints: np.ndarray, cfg: ExportSection) -> WorldFrame:
     left = np.cross(up, forward)
     rotation = np.stack([left, up, forward])  # rows: world x, y, z in camera coordinates
     origin = floor_height * up  # the floor point below the camera centre
-    return WorldFrame(rotation, origin, method, upright)
+    return WorldFrame(rotation, origin, method)
 
 
 def _refine_by_feet(up: np.ndarray, feet: np.ndarray, cfg: ExportSection) -> tuple[np.ndarray, str]:

@@ -32,8 +32,9 @@ from camerapose_cli.io.schema import (
 )
 from camerapose_cli.progress import Reporter
 from camerapose_cli.stages.base import Job, Outputs, Stage
+from camerapose_cli.stages.lift import CAMERA_JOINT_COLUMNS, camera_joints
 
-READ_COLUMNS = ("video", "frame", "time_s", "track_id", "kp3d_x", "kp3d_y", "kp3d_z", "root_cam")
+READ_COLUMNS = ("video", "frame", "time_s", "track_id", *CAMERA_JOINT_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -69,18 +70,12 @@ def read_lifted_rows(path: Path) -> LiftedRows:
     if missing:
         raise SchemaError(f"{path}: not a keypoints3d table (missing column {missing[0]!r}); run `camerapose lift`")
     table = pq.read_table(str(path), columns=list(READ_COLUMNS))
-    n = table.num_rows
-
-    def fixed(name: str) -> np.ndarray:
-        return table.column(name).combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(n, -1)
-
-    relative = np.stack([fixed(c) for c in ("kp3d_x", "kp3d_y", "kp3d_z")], -1)
     return LiftedRows(
         table.column("video").to_numpy(zero_copy_only=False),
         table.column("frame").to_numpy(),
         table.column("time_s").to_numpy(),
         table.column("track_id").to_numpy(),
-        (relative + fixed("root_cam")[:, None]).astype(np.float64),
+        camera_joints(table).astype(np.float64),
     )
 
 
@@ -179,7 +174,7 @@ class ExportStage(Stage):
                     self._write_part(tmp, part, target.name)
                 part_of_row[in_part] = part.part
                 files.append(str(target.resolve()))
-                tracks.append(self._describe(part, target, skate_before))
+                tracks.append(self._describe(part, target, fps, skate_before))
             progress.advance(len(mine))
         if finite.any() and not files:
             self._warn(job, f"no track of --min-frames {self.config.min_frames} or more; nothing exported")
@@ -213,8 +208,7 @@ class ExportStage(Stage):
         else:
             write_csv(path, part.joints, part.times, part.frames)
 
-    def _describe(self, part: TrackPart, target: Path, skate_before: float) -> dict[str, Any]:
-        fps = 1.0 / frame_time(part.times)
+    def _describe(self, part: TrackPart, target: Path, fps: float, skate_before: float) -> dict[str, Any]:
         described = {
             "track_id": part.track_id,
             "part": part.part,

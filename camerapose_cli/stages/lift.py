@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
@@ -240,15 +241,22 @@ def _write_rows(result: LiftResult, rows: np.ndarray, lifted: LiftResult, source
         getattr(result, name)[rows] = getattr(lifted, name)[source]
 
 
-def read_camera_joints(path: Path) -> np.ndarray:
-    """The joints of a keypoints3d table in camera coordinates (N, 17, 3): pelvis-relative joints plus root_cam."""
-    lifted = pq.read_table(path, columns=["kp3d_x", "kp3d_y", "kp3d_z", "root_cam"])
+CAMERA_JOINT_COLUMNS = ("kp3d_x", "kp3d_y", "kp3d_z", "root_cam")
+
+
+def camera_joints(lifted: pa.Table) -> np.ndarray:
+    """The joints of keypoints3d rows in camera coordinates (N, 17, 3): pelvis-relative joints plus root_cam."""
     n = lifted.num_rows
-    xyz = [
-        lifted.column(c).combine_chunks().flatten().to_numpy().reshape(n, -1) for c in ("kp3d_x", "kp3d_y", "kp3d_z")
-    ]
-    root = lifted.column("root_cam").combine_chunks().flatten().to_numpy().reshape(n, 3)
-    return np.stack(xyz, -1) + root[:, None]
+
+    def fixed(name: str) -> np.ndarray:
+        return lifted.column(name).combine_chunks().flatten().to_numpy().reshape(n, -1)
+
+    return np.stack([fixed(c) for c in CAMERA_JOINT_COLUMNS[:3]], -1) + fixed("root_cam")[:, None]
+
+
+def read_camera_joints(path: Path) -> np.ndarray:
+    """The joints of a keypoints3d table in camera coordinates (N, 17, 3)."""
+    return camera_joints(pq.read_table(path, columns=list(CAMERA_JOINT_COLUMNS)))
 
 
 class LiftStage(Stage):

@@ -306,6 +306,22 @@ def sample_frames(frames: np.ndarray, count: int, rng: np.random.Generator) -> n
     return frames[rng.integers(0, len(frames), count)]
 
 
+def training_meta(steps: int, train_clips: list[str], seconds: float, init: Path | None, **more: Any) -> dict[str, Any]:
+    """What every trained checkpoint records about how it was made, plus the model's own `more`."""
+    return {
+        "tool_version": __version__,
+        "steps": steps,
+        "train_clips": len(train_clips),
+        "seconds": round(seconds, 1),
+        "init": str(init) if init is not None else "",
+        **more,
+    }
+
+
+def last_validation(report: TrainReport) -> dict[str, float]:
+    return report.validation[-1] if report.validation else {}
+
+
 def train_lifter(
     mocap: MocapSet,
     train_clips: list[str],
@@ -384,15 +400,9 @@ def train_lifter(
         on_step=on_step,
         device=device,
     )
-    meta = {
-        "tool_version": __version__,
-        "steps": train_cfg.steps,
-        "train_clips": len(train_clips),
-        "seconds": round(seconds, 1),
-        "validation": report.validation[-1] if report.validation else {},
-        "init": str(init) if init is not None else "",
-        **(extra_meta or {}),
-    }
+    meta = training_meta(
+        train_cfg.steps, train_clips, seconds, init, validation=last_validation(report), **(extra_meta or {})
+    )
     return finish(model, out_dir / "lifter.pt", out_dir / "report.json", report, meta)
 
 
@@ -475,14 +485,7 @@ def train_refiner(
         on_step=on_step,
         device=device,
     )
-    meta = {
-        "tool_version": __version__,
-        "steps": cfg.steps,
-        "anchor": cfg.anchor,
-        "train_clips": len(train_clips),
-        "seconds": round(seconds, 1),
-        "init": str(init) if init is not None else "",
-    }
+    meta = training_meta(cfg.steps, train_clips, seconds, init, anchor=cfg.anchor)
     return finish(model, out_dir / "refiner.pt", out_dir / "refiner_report.json", report, meta)
 
 
@@ -566,15 +569,14 @@ def train_temporal(
         on_step=on_step,
         device=device,
     )
-    meta = {
-        "tool_version": __version__,
-        "steps": cfg.steps,
-        "train_clips": len(train_clips),
-        "seconds": round(seconds, 1),
-        "receptive_field": model.receptive_field,
-        "base_lifter": str(base) if init is None else "",
-        "validation": report.validation[-1] if report.validation else {},
-        "init": str(init) if init is not None else "",
+    meta = training_meta(
+        cfg.steps,
+        train_clips,
+        seconds,
+        init,
+        receptive_field=model.receptive_field,
+        base_lifter=str(base) if init is None else "",
+        validation=last_validation(report),
         **(extra_meta or {}),
-    }
+    )
     return finish(model, out_dir / "temporal.pt", out_dir / "temporal_report.json", report, meta)

@@ -16,13 +16,14 @@ InputError. A batch function records a bad input in its RunSummary and goes on.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, get_args
 
 import cv2
 import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
-from camerapose_cli.config import ModelKind, Preset, Split, Tracker, load_preset
+from camerapose_cli.config import Executor, ModelKind, Preset, RaySection, Split, Tracker, load_preset
 from camerapose_cli.detect.pose2d import PoseDetector
 from camerapose_cli.detect.track import make_tracker
 from camerapose_cli.errors import UsageError
@@ -33,11 +34,11 @@ from camerapose_cli.io.schema import KeypointTable
 from camerapose_cli.io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameBatch, MediaInfo
 from camerapose_cli.models.checkpoints import default_weights, load_lifter, load_refiner, load_temporal
 from camerapose_cli.progress import make_reporter
-from camerapose_cli.stages.base import Job, RunSummary, Stage, keypoints2d_jobs, run_stage
+from camerapose_cli.stages.base import Job, RunSummary, StageSpec, keypoints2d_jobs, run_stage
 from camerapose_cli.stages.export import ExportStage, keypoints3d_jobs
 from camerapose_cli.stages.extract import ExtractStage, empty_keypoint_table, extract_jobs, frame_rows
 from camerapose_cli.stages.lift import LiftResult, LiftStage, lift_keypoints
-from camerapose_cli.stages.refine import Refinement, RefineStage, refine_track
+from camerapose_cli.stages.refine import RefineStage, refine_track
 from camerapose_cli.training.evaluate import TrackNoise, evaluate_on_bodies, mocap_eval_bodies, mocap_eval_clips
 from camerapose_cli.training.evaluate import evaluate_tracks as evaluate_tracks_of
 from camerapose_cli.training.noise import NoiseCalibration
@@ -57,10 +58,39 @@ def _existing_file(path: PathLike | None, default: Path, option: str) -> Path:
     return path
 
 
-def _run_stage(stage: Stage, jobs: list[Job], out: Path, *, overlay: bool, force: bool, progress: bool) -> RunSummary:
-    """The local executor: run the stage skeleton over the jobs in this process, with progress if asked for."""
-    reporter = make_reporter(len(jobs), stage.name, quiet=not progress)
-    return RunSummary(stage.name, out, run_stage(stage, jobs, out, overlay=overlay, force=force, reporter=reporter))
+def _ray_section(preset: Preset, ray: RaySection | dict[str, Any] | None) -> RaySection:
+    """`ray`: a whole [ray] section, or some of its keys over the preset's (None keeps the preset's)."""
+    if isinstance(ray, RaySection):
+        return ray
+    return preset.ray.with_values(**(ray or {}))
+
+
+def _run_stage(
+    spec: StageSpec,
+    jobs: list[Job],
+    out: Path,
+    *,
+    overlay: bool,
+    force: bool,
+    progress: bool,
+    executor: Executor = "local",
+    ray: RaySection | None = None,
+) -> RunSummary:
+    """Run the stage skeleton over the jobs with the chosen executor, with progress if asked for: `local` builds
+    the stage here and runs it in this process; `ray` hands the spec to a pool of Ray actors."""
+    if executor not in get_args(Executor):
+        raise UsageError(f"--executor {executor!r}: choose one of {', '.join(get_args(Executor))}")
+    if executor == "ray":
+        from camerapose_cli.stages.ray_executor import import_ray, run_stage_on_ray
+
+        import_ray()  # a missing extra is a usage error before anything is loaded or started
+        reporter = make_reporter(len(jobs), spec.stage.name, quiet=not progress)
+        outcomes = run_stage_on_ray(spec, jobs, out, overlay=overlay, force=force, reporter=reporter, config=ray)
+    else:
+        stage = spec.build()  # models load (and settings are checked) before the first input
+        reporter = make_reporter(len(jobs), stage.name, quiet=not progress)
+        outcomes = run_stage(stage, jobs, out, overlay=overlay, force=force, reporter=reporter)
+    return RunSummary(spec.stage.name, out, outcomes)
 
 
 def _run_jobs(run: PathLike) -> list[Job]:
@@ -84,9 +114,12 @@ def extract(
     conf: float | None = None,
     tracker: Tracker | None = None,
     progress: bool = False,
+    executor: Executor = "local",
+    ray: RaySection | dict[str, Any] | None = None,
 ) -> RunSummary:
     """Detect, pose and track people in every video and image under `inputs` (a folder, searched recursively, or
-    one file); write `out/keypoints2d/*.parquet` (default out: runs/<input name>), overlays with `overlay`."""
+    one file); write `out/keypoints2d/*.parquet` (default out: runs/<input name>), overlays with `overlay`.
+    `executor="ray"` runs the inputs on a Ray cluster, with `ray` (some [ray] keys) over the preset's [ray]."""
     if isinstance(inputs, list):
         jobs, name = inputs, "extract"
     else:
@@ -99,8 +132,11 @@ def extract(
     chosen = pose_model or config.pose_model  # the preset's empty pose_model means the bundled checkpoint
     model = _existing_file(chosen or None, default_pose_model(), "--pose-model")
     out_dir = Path(out) if out is not None else Path("runs") / name
-    stage = ExtractStage(config, preset.overlay, model, preset.name)
-    return _run_stage(stage, jobs, out_dir, overlay=overlay, force=force, progress=progress)
+    spec = StageSpec(ExtractStage, (config, preset.overlay, model, preset.name))
+    cluster = _ray_section(preset, ray)
+    return _run_stage(
+        spec, jobs, out_dir, overlay=overlay, force=force, progress=progress, executor=executor, ray=cluster
+    )
 
 
 def demo(out: PathLike = "runs/demo", *, preset: str | Preset = "cpu-fast", progress: bool = False) -> RunSummary:
@@ -120,16 +156,21 @@ def refine(
     device: str | None = None,
     force: bool = False,
     progress: bool = False,
+    executor: Executor = "local",
+    ray: RaySection | dict[str, Any] | None = None,
 ) -> RunSummary:
     """Refine every keypoints2d table of `run`: `out/keypoints2d_refined/*.parquet` (default out: run).
-    `device`: auto | cpu | cuda | cuda:N (default: the preset's [refine] device)."""
+    `device`: auto | cpu | cuda | cuda:N (default: the preset's [refine] device). `executor`, `ray`: as extract's."""
     preset = _preset(preset)
     config = preset.refine.with_values(device=device)
-    refinement = Refinement.load(_existing_file(weights, default_weights("refiner"), "--weights"), config)
+    refiner = _existing_file(weights, default_weights("refiner"), "--weights")
     jobs = _run_jobs(run)
     out_dir = Path(out) if out is not None else Path(run)
-    stage = RefineStage(refinement, preset.name)
-    return _run_stage(stage, jobs, out_dir, overlay=False, force=force, progress=progress)
+    spec = StageSpec(RefineStage, (refiner, config, preset.name))
+    cluster = _ray_section(preset, ray)
+    return _run_stage(
+        spec, jobs, out_dir, overlay=False, force=force, progress=progress, executor=executor, ray=cluster
+    )
 
 
 def lift(
@@ -148,26 +189,36 @@ def lift(
     overlay: bool = False,
     force: bool = False,
     progress: bool = False,
+    executor: Executor = "local",
+    ray: RaySection | dict[str, Any] | None = None,
 ) -> RunSummary:
     """Refine (unless `refine=False`) and lift every keypoints2d table of `run` to 3D joints in metres:
     `out/keypoints3d/*.parquet` (default out: run), with `overlay` also `out/overlays3d/`. Tracks long enough
     go through the temporal lifter unless `temporal=False` (default: the preset's [lift] temporal). `device`
     (refinement and lifting): auto | cpu | cuda | cuda:N (default: the preset's). `person_height` (metres,
-    standing): scale every track to that height instead of the lifter's size prior."""
+    standing): scale every track to that height instead of the lifter's size prior. `executor`, `ray`: as
+    extract's."""
     preset = _preset(preset)
     config = preset.lift.with_values(fov_deg=fov, temporal=temporal, device=device, person_height_m=person_height)
     lifter = _existing_file(weights, default_weights("lifter"), "--weights")
     sequence_lifter = None
     if config.temporal:
         sequence_lifter = _existing_file(temporal_weights, default_weights("temporal"), "--temporal-weights")
-    refinement = None
-    if refine:
-        refiner_path = _existing_file(refiner, default_weights("refiner"), "--refiner")
-        refinement = Refinement.load(refiner_path, preset.refine.with_values(device=device))
+    refiner_path = _existing_file(refiner, default_weights("refiner"), "--refiner") if refine else None
+    refine_config = preset.refine.with_values(device=device)
     jobs = _run_jobs(run)
     out_dir = Path(out) if out is not None else Path(run)
-    stage = LiftStage(config, lifter, refinement, preset.overlay, preset.name, sequence_lifter)
-    return _run_stage(stage, jobs, out_dir, overlay=overlay, force=force, progress=progress)
+    args = (config, lifter, refiner_path, refine_config, preset.overlay, preset.name, sequence_lifter)
+    return _run_stage(
+        StageSpec(LiftStage, args),
+        jobs,
+        out_dir,
+        overlay=overlay,
+        force=force,
+        progress=progress,
+        executor=executor,
+        ray=_ray_section(preset, ray),
+    )
 
 
 def export(
@@ -193,8 +244,8 @@ def export(
     if not jobs:
         raise UsageError(f"{run}: no keypoints3d tables found (run camerapose lift first)")
     out_dir = Path(out) if out is not None else run / "export" / fmt
-    stage = ExportStage(run, out_dir, fmt, config, preset.name)
-    return _run_stage(stage, jobs, out_dir, overlay=False, force=force, progress=progress)
+    spec = StageSpec(ExportStage, (run, out_dir, fmt, config, preset.name))
+    return _run_stage(spec, jobs, out_dir, overlay=False, force=force, progress=progress)
 
 
 def train(

@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from camerapose_cli import __version__
-from camerapose_cli.config import ModelKind, Split, Tracker, check_device
+from camerapose_cli.config import Executor, ModelKind, Split, Tracker, check_device
 from camerapose_cli.errors import InputError, UsageError
 
 app = typer.Typer(
@@ -114,6 +114,30 @@ RunArg = Annotated[
     ),
 ]
 RunOutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [default: RUN].")]
+ExecutorOpt = Annotated[
+    Executor, typer.Option("--executor", help="Run the inputs in this process, or on a Ray cluster (docs/cluster.md).")
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="With --executor ray: auto or HOST:PORT joins a running cluster [default: start one on this machine].",
+    ),
+]
+WorkersOpt = Annotated[
+    int | None, typer.Option("--workers", min=1, help="With --executor ray: worker processes [default: as fit].")
+]
+CpusPerWorkerOpt = Annotated[
+    int | None, typer.Option("--cpus-per-worker", min=1, help="With --executor ray: CPUs (torch threads) per worker.")
+]
+GpusPerWorkerOpt = Annotated[
+    float | None, typer.Option("--gpus-per-worker", min=0, help="With --executor ray: GPUs per worker (0: CPU only).")
+]
+
+
+def _ray_options(address: str | None, workers: int | None, cpus: int | None, gpus: float | None) -> dict[str, Any]:
+    """The [ray] keys that flags set (None keeps the preset's)."""
+    return {"address": address, "workers": workers, "cpus_per_worker": cpus, "gpus_per_worker": gpus}
 
 
 @app.command()
@@ -139,6 +163,11 @@ def extract(
     conf: Annotated[float | None, typer.Option("--conf", help="Minimum person-detection score.")] = None,
     tracker: Annotated[Tracker | None, typer.Option("--tracker", help="Ultralytics tracker.")] = None,
     force: ForceOpt = False,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
+    cpus_per_worker: CpusPerWorkerOpt = None,
+    gpus_per_worker: GpusPerWorkerOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -159,6 +188,8 @@ def extract(
             conf=conf,
             tracker=tracker,
             progress=not quiet,
+            executor=executor,
+            ray=_ray_options(ray_address, workers, cpus_per_worker, gpus_per_worker),
         ),
         as_json=as_json,
         quiet=quiet,
@@ -192,6 +223,11 @@ def refine(
     pipeline: PipelineOpt = "default",
     device: DeviceOpt = None,
     force: ForceOpt = False,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
+    cpus_per_worker: CpusPerWorkerOpt = None,
+    gpus_per_worker: GpusPerWorkerOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -199,7 +235,17 @@ def refine(
     api = _api()
 
     _run(
-        lambda: api.refine(run, out, preset=pipeline, weights=weights, device=device, force=force, progress=not quiet),
+        lambda: api.refine(
+            run,
+            out,
+            preset=pipeline,
+            weights=weights,
+            device=device,
+            force=force,
+            progress=not quiet,
+            executor=executor,
+            ray=_ray_options(ray_address, workers, cpus_per_worker, gpus_per_worker),
+        ),
         as_json=as_json,
         quiet=quiet,
     )
@@ -245,6 +291,11 @@ def lift(
     ] = None,
     device: DeviceOpt = None,
     force: ForceOpt = False,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
+    cpus_per_worker: CpusPerWorkerOpt = None,
+    gpus_per_worker: GpusPerWorkerOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -267,6 +318,8 @@ def lift(
             overlay=overlay,
             force=force,
             progress=not quiet,
+            executor=executor,
+            ray=_ray_options(ray_address, workers, cpus_per_worker, gpus_per_worker),
         ),
         as_json=as_json,
         quiet=quiet,

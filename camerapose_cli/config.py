@@ -26,6 +26,7 @@ Tracker = Literal["bytetrack", "botsort"]
 MocapUnit = Literal["auto", "m", "cm", "inch"]
 Split = Literal["test_seen", "test_unseen", "val", "train", "all"]  # "all": every clip, for a set held out whole
 ModelKind = Literal["lifter", "refiner", "temporal"]
+Executor = Literal["local", "ray"]  # where a stage's inputs run: this process, or a Ray cluster (stages.ray_executor)
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 Range = tuple[float, float]
@@ -180,6 +181,17 @@ class ExportSection(Section):
     pin_feet: bool
 
 
+class RaySection(Section):
+    """The Ray executor's cluster and resources. None of it changes what a stage writes."""
+
+    address: str  # "": start a local Ray instance sized to this machine; "auto" or HOST:PORT: join a cluster
+    workers: int = Field(ge=0)  # 0: as many as the cluster's CPUs (and GPUs) allow, at most one per input
+    cpus_per_worker: int = Field(ge=1)
+    gpus_per_worker: float = Field(ge=0)
+    max_retries: int = Field(ge=0)
+    object_store_mb: int = Field(ge=75)
+
+
 class PoseAugmentSection(Section):
     arm_prob: float = Field(ge=0, le=1)
     shoulder_deg: float = Field(ge=0, le=180)
@@ -295,6 +307,7 @@ class Preset:
     refine_noise: RefineNoiseSection
     harvest: HarvestSection
     weak: WeakSection
+    ray: RaySection
 
 
 SECTIONS: dict[str, type[Section]] = {
@@ -313,6 +326,7 @@ SECTIONS: dict[str, type[Section]] = {
     "refine_noise": RefineNoiseSection,
     "harvest": HarvestSection,
     "weak": WeakSection,
+    "ray": RaySection,
 }
 TOP_LEVEL_KEYS = frozenset({"name", "description", "extends"})
 DEFAULT_PRESET = "default"

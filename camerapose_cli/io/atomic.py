@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+import re
+import socket
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 PARTIAL_MARK = ".partial-"
 
 
+def writer_tag() -> str:
+    """Who writes a partial file: this machine's name and this process's id, `<host>_<pid>` (workers on several
+    machines can share one output folder)."""
+    return f"{re.sub(r'[^A-Za-z0-9]+', '-', socket.gethostname()) or 'host'}_{os.getpid()}"
+
+
 def partial_path(final: Path) -> Path:
-    """The temporary name an output is written under: hidden, beside it, tagged with our pid."""
-    return final.with_name(f".{final.name}{PARTIAL_MARK}{os.getpid()}{final.suffix}")
+    """The temporary name an output is written under: hidden, beside it, tagged with its writer."""
+    return final.with_name(f".{final.name}{PARTIAL_MARK}{writer_tag()}{final.suffix}")
 
 
 @contextlib.contextmanager
@@ -28,7 +36,8 @@ def atomic_output(final: Path) -> Iterator[Path]:
         raise
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` of this machine is running."""
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, OverflowError):
@@ -38,15 +47,21 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_partials(root: Path) -> int:
-    """Delete partial files left by runs that were killed (their pid is gone). Returns how many."""
+def remove_stale_partials(root: Path, dead_writers: Collection[str] = ()) -> int:
+    """Delete partial files left by killed processes: this machine's whose pid is gone, and any machine's whose
+    writer tag is in `dead_writers` (workers known to be killed). Returns how many."""
     removed = 0
     if not root.is_dir():
         return 0
+    this_host = writer_tag().rpartition("_")[0]
     for path in root.rglob(f".*{PARTIAL_MARK}*"):
-        pid_text = path.name.rsplit(PARTIAL_MARK, 1)[1].split(".", 1)[0]
-        if pid_text.isdigit() and _pid_alive(int(pid_text)):
-            continue  # another live run is writing it (or we are)
+        tag = path.name.rsplit(PARTIAL_MARK, 1)[1].split(".", 1)[0]
+        host, _, pid = tag.rpartition("_")
+        if tag not in dead_writers:
+            if host not in ("", this_host):
+                continue  # another machine's: only it can tell whether its writer lives
+            if pid.isdigit() and pid_alive(int(pid)):
+                continue  # another live run is writing it (or we are)
         path.unlink(missing_ok=True)
         removed += 1
     return removed

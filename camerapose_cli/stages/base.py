@@ -1,4 +1,4 @@
-"""The one stage skeleton that extract, refine and lift (and any executor) run.
+"""The one stage skeleton that extract, refine, lift and export run, under every executor.
 
 For every input a stage supplies only its work (`write_table`, `write_overlay`) and its settings; the
 skeleton does the rest, the same way for every stage:
@@ -11,6 +11,10 @@ skeleton does the rest, the same way for every stage:
 - records one manifest row per input, rewritten after each input, so a run killed at any moment leaves a
   manifest that matches the outputs on disk; an unexpected error costs one line on stderr, and its traceback
   goes to `errors.log` in the run folder.
+
+An executor decides only where and in which order `run_job` runs: `run_stage` here (the local executor, in
+this process) or `stages.ray_executor` (a pool of Ray actors). Both build the stage from a `StageSpec` (its
+class and constructor arguments, no models) and record outcomes with one `RunRecord`.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import traceback
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -127,6 +131,21 @@ class Stage(ABC):
         }
 
 
+S = TypeVar("S", bound=Stage)
+
+
+@dataclass(frozen=True)
+class StageSpec(Generic[S]):
+    """A stage's class and constructor arguments (settings and paths, never loaded models): what an executor
+    builds the stage from, once per process, so that each worker loads the models itself on its own device."""
+
+    stage: type[S]
+    args: tuple[Any, ...]
+
+    def build(self) -> S:
+        return self.stage(*self.args)
+
+
 def summarize_table(path: Path) -> dict[str, int]:
     """frames, people (most in one frame), detections (rows) and tracks of a finished table."""
     columns = pq.read_table(path, columns=["frame", "track_id"])
@@ -188,36 +207,72 @@ def _log_traceback(out_root: Path, job: Job) -> Path:
     return log
 
 
+@dataclass
+class JobResult:
+    """What running the skeleton on one input gives back to the executor: its manifest row, and the line that
+    the driver prints on stderr when it failed."""
+
+    outcome: Outcome
+    error_line: str = ""
+
+
+def run_job(stage: Stage, job: Job, out_root: Path, *, overlay: bool, force: bool, reporter: Reporter) -> JobResult:
+    """The skeleton for one input, failures included: an InputError or an unexpected error becomes a `failed`
+    row (the traceback of an unexpected one goes to the run folder's errors.log); only MemoryError and
+    KeyboardInterrupt propagate."""
+    started = time.perf_counter()
+    try:
+        outcome = process_job(stage, job, out_root, overlay=overlay, force=force, reporter=reporter)
+    except InputError as exc:
+        message = str(exc).replace("\n", " ")
+        return JobResult(Outcome(job.rel, "failed", error=message), f"error: {job.source}: {message}")
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # an unexpected bug must not sink the other inputs either
+        message = f"{exc.__class__.__name__}: {exc}".replace("\n", " ")
+        log = _log_traceback(out_root, job)
+        return JobResult(
+            Outcome(job.rel, "failed", error=message), f"error: {job.source}: {message} (traceback in {log})"
+        )
+    if outcome.status != "skipped":
+        outcome.seconds = round(time.perf_counter() - started, 3)
+    return JobResult(outcome)
+
+
+class RunRecord:
+    """The driver's account of a run, the same under every executor: each finished input's error line on
+    stderr, its progress, and the manifest, one row per finished input in input order, rewritten after each
+    (so a run killed at any moment leaves a manifest that matches the outputs on disk)."""
+
+    def __init__(self, manifest: Path, jobs: list[Job], reporter: Reporter) -> None:
+        self.manifest, self.reporter = manifest, reporter
+        self.order = {job.rel: i for i, job in enumerate(jobs)}
+        self.finished: dict[int, Outcome] = {}
+
+    def finish(self, job: Job, result: JobResult) -> None:
+        if result.error_line:
+            print(result.error_line, file=sys.stderr, flush=True)
+        self.finished[self.order[job.rel]] = result.outcome
+        write_manifest(self.manifest, self.outcomes)
+        self.reporter.finish_input(job.rel, result.outcome.status, describe(result.outcome))
+
+    @property
+    def outcomes(self) -> list[Outcome]:
+        return [self.finished[i] for i in sorted(self.finished)]
+
+
 def run_stage(
     stage: Stage, jobs: list[Job], out_root: Path, *, overlay: bool, force: bool, reporter: Reporter
 ) -> list[Outcome]:
-    """Run `stage` on every job in order. Failures are recorded and reported; the batch goes on."""
+    """The local executor: run `stage` on every job in order, in this process. The batch goes on past failures."""
     remove_stale_partials(out_root)
-    outcomes: list[Outcome] = []
+    record = RunRecord(out_root / stage.manifest, jobs, reporter)
     try:
         for job in jobs:
-            started = time.perf_counter()
-            try:
-                outcome = process_job(stage, job, out_root, overlay=overlay, force=force, reporter=reporter)
-            except InputError as exc:
-                message = str(exc).replace("\n", " ")
-                outcome = Outcome(job.rel, "failed", error=message)
-                print(f"error: {job.source}: {message}", file=sys.stderr, flush=True)
-            except (MemoryError, KeyboardInterrupt):
-                raise
-            except Exception as exc:  # an unexpected bug must not sink the other inputs either
-                message = f"{exc.__class__.__name__}: {exc}".replace("\n", " ")
-                outcome = Outcome(job.rel, "failed", error=message)
-                log = _log_traceback(out_root, job)
-                print(f"error: {job.source}: {message} (traceback in {log})", file=sys.stderr, flush=True)
-            if outcome.status != "skipped":
-                outcome.seconds = round(time.perf_counter() - started, 3)
-            outcomes.append(outcome)
-            write_manifest(out_root / stage.manifest, outcomes)
-            reporter.finish_input(job.rel, outcome.status, describe(outcome))
+            record.finish(job, run_job(stage, job, out_root, overlay=overlay, force=force, reporter=reporter))
     finally:
         reporter.close()
-    return outcomes
+    return record.outcomes
 
 
 def describe(outcome: Outcome) -> str:

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from camerapose_cli.config import LiftSection, OverlaySection
+from camerapose_cli.config import LiftSection, OverlaySection, RefineSection
 from camerapose_cli.core.device import CPU, module_device, resolve_device
 from camerapose_cli.core.geometry import VISIBLE_CONF, focal_from_fov, lifter_inputs, project_to_image
 from camerapose_cli.core.metrics import body_height
@@ -270,13 +270,16 @@ class LiftStage(Stage):
         self,
         config: LiftSection,
         weights: Path,
-        refinement: Refinement | None,
+        refiner: Path | None,
+        refine_config: RefineSection,
         overlay: OverlaySection,
         preset_name: str,
         temporal_weights: Path | None = None,
     ) -> None:
-        """`temporal_weights`: the temporal lifter for long enough tracks; None lifts every frame alone."""
-        self.config, self.weights, self.refinement, self.overlay = config, weights, refinement, overlay
+        """`refiner`: the refiner run first (None: none). `temporal_weights`: the temporal lifter for long enough
+        tracks; None lifts every frame alone."""
+        self.config, self.weights, self.overlay = config, weights, overlay
+        self.refinement = Refinement.load(refiner, refine_config) if refiner is not None else None
         self.device = resolve_device(config.device)
         self.model = load_lifter(weights).to(self.device)
         self.model_name, self.model_sha256, self.preset_name = weights.name, file_sha256(weights), preset_name

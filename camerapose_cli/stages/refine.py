@@ -111,8 +111,8 @@ class RefineStage(Stage):
     manifest = "manifest_refine.parquet"
     stamp_prefix = "input"
 
-    def __init__(self, refinement: Refinement, preset_name: str) -> None:
-        self.refinement = refinement
+    def __init__(self, weights: Path, config: RefineSection, preset_name: str) -> None:
+        self.refinement = refinement = Refinement.load(weights, config)
         self.model_name, self.model_sha256, self.preset_name = refinement.weights.name, refinement.sha256, preset_name
 
     def settings(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from camerapose_cli.io.resources import default_pose_model
 from camerapose_cli.models.checkpoints import default_weights
 from camerapose_cli.stages.extract import ExtractStage
 from camerapose_cli.stages.lift import LiftStage
-from camerapose_cli.stages.refine import Refinement, RefineStage
+from camerapose_cli.stages.refine import RefineStage
 
 pytestmark = pytest.mark.slow
 
@@ -70,11 +70,12 @@ def test_lift_redoes_tables_when_the_refiner_settings_change(street_run, tmp_pat
 
 def test_fingerprints_cover_every_setting_of_the_sections_a_stage_reads():
     preset = load_preset("default")
-    refinement = Refinement.load(default_weights("refiner"), preset.refine)
-    refine = RefineStage(refinement, "default").settings()
+    refiner = default_weights("refiner")
+    refine = RefineStage(refiner, preset.refine, "default").settings()
     assert set(refine["refine"]) == set(type(preset.refine).model_fields) - {"device"} and refine["refiner_sha256"]
     assert refine["device"] == "cpu"  # the device it resolved to, not the preset's "auto"
-    lift = LiftStage(preset.lift, default_weights("lifter"), refinement, preset.overlay, "default").settings()
+    lifter = default_weights("lifter")
+    lift = LiftStage(preset.lift, lifter, refiner, preset.refine, preset.overlay, "default").settings()
     assert set(lift["lift"]) == set(type(preset.lift).model_fields) - {"batch_size", "device"}
     assert lift["refinement"] == refine and lift["lifter_sha256"] and lift["device"] == "cpu"
 

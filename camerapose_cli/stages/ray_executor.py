@@ -103,17 +103,18 @@ def connect(ray, config: RaySection) -> bool:
 
 
 def worker_count(ray, config: RaySection, inputs: int) -> int:
-    """`[ray] workers`, or (0) as many as the cluster's CPUs and GPUs fit; never more than there are inputs."""
-    if config.workers:
-        return min(config.workers, inputs)
+    """`[ray] workers`, or (0) as many as the cluster's CPUs and GPUs fit; never more than there are inputs.
+    More than fit is a usage error: the extra workers would wait for resources forever."""
     resources = ray.cluster_resources()
-    fit = int(resources.get("CPU", 1) // config.cpus_per_worker)
+    cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
+    fit = int(cpus // config.cpus_per_worker)
     if config.gpus_per_worker > 0:
-        gpus = resources.get("GPU", 0)
-        if gpus < config.gpus_per_worker:
-            raise UsageError(f"--gpus-per-worker {config.gpus_per_worker}: the Ray cluster has {gpus:g} GPUs")
         fit = min(fit, int(gpus // config.gpus_per_worker))
-    return max(1, min(fit, inputs))
+    wanted = config.workers or max(fit, 1)
+    if wanted > fit:
+        need = f"{wanted} workers of {config.cpus_per_worker} CPUs and {config.gpus_per_worker:g} GPUs do not fit"
+        raise UsageError(f"the Ray cluster has {cpus:g} CPUs and {gpus:g} GPUs: {need}")
+    return min(wanted, inputs)
 
 
 def input_size(job: Job) -> int:

@@ -208,3 +208,30 @@ def test_the_ray_executor_without_ray_is_a_usage_error(monkeypatch, tmp_path):
 def test_an_unknown_executor_is_refused_at_parse_time(tmp_path):
     result = run_cli("extract", str(require_shared(STREET)), "--out", str(tmp_path / "o"), "--executor", "spark")
     assert result.returncode == 2 and "spark" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("resources", "keys", "inputs", "expected"),
+    [
+        ({"CPU": 16.0}, {}, 100, 8),  # the default 2 CPUs per worker
+        ({"CPU": 16.0}, {"cpus_per_worker": 1}, 100, 16),
+        ({"CPU": 16.0}, {"cpus_per_worker": 1}, 3, 3),  # never more workers than inputs
+        ({"CPU": 64.0, "GPU": 2.0}, {"cpus_per_worker": 4, "gpus_per_worker": 0.25}, 100, 8),
+        ({"CPU": 2.0}, {"workers": 2, "cpus_per_worker": 1}, 100, 2),
+        ({"CPU": 2.0}, {"workers": 2, "cpus_per_worker": 2}, 100, "do not fit"),
+        ({"CPU": 16.0}, {"gpus_per_worker": 1}, 100, "0 GPUs"),
+    ],
+)
+def test_worker_count_follows_the_cluster_and_refuses_what_cannot_be_scheduled(resources, keys, inputs, expected):
+    from types import SimpleNamespace
+
+    from camerapose_cli.config import load_preset
+    from camerapose_cli.stages.ray_executor import worker_count
+
+    cluster = SimpleNamespace(cluster_resources=lambda: resources)
+    config = load_preset("default").ray.with_values(**keys)
+    if isinstance(expected, str):
+        with pytest.raises(UsageError, match=expected):
+            worker_count(cluster, config, inputs)
+    else:
+        assert worker_count(cluster, config, inputs) == expected

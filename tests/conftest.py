@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -36,11 +37,27 @@ def ffmpeg(*args: str) -> None:
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", *args], check=True)
 
 
-def run_cli(*args: str, cwd: Path | None = None, prefix: list[str] | None = None, timeout: float = 600):
-    """Run the installed `camerapose` entry point in a subprocess, as a shell script would."""
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    prefix: list[str] | None = None,
+    timeout: float = 600,
+    env: dict[str, str] | None = None,
+):
+    """Run the installed `camerapose` entry point in a subprocess, as a shell script would (`env`: added)."""
     command = [*(prefix or []), sys.executable, "-m", "camerapose_cli", *args]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env)
+
+
+def wait_for(predicate, timeout: float = 120) -> bool:
+    """Poll `predicate` until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 @pytest.fixture(scope="session")

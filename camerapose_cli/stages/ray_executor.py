@@ -19,6 +19,7 @@ import os
 import sys
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,46 @@ def died(job: Job, config: RaySection, exc: Exception) -> JobResult:
     return JobResult(Outcome(job.rel, "failed", error=message), line)
 
 
+def start_workers(ray, spec: StageSpec, out_root: Path, config: RaySection, inputs: int) -> tuple[list[Any], list[str]]:
+    """The actors, each with its stage built (so that a UsageError, such as CUDA on a node without a GPU, stops
+    the run before any input), and their writer tags."""
+    actor = ray.remote(StageWorker).options(
+        num_cpus=config.cpus_per_worker,
+        num_gpus=config.gpus_per_worker,
+        max_restarts=-1,
+        max_task_retries=config.max_retries,
+    )
+    workers = [actor.remote(spec, out_root, config.cpus_per_worker) for _ in range(worker_count(ray, config, inputs))]
+    try:
+        return workers, ray.get([w.setup.remote() for w in workers])
+    except ray.exceptions.RayTaskError as exc:
+        cause = exc.cause if isinstance(exc.cause, Exception) else exc
+        if isinstance(cause, UsageError):
+            raise cause from None
+        raise UsageError(f"a Ray worker could not start: {cause}") from None
+
+
+def dispatch(
+    ray, workers: list[Any], jobs: list[Job], *, overlay: bool, force: bool, config: RaySection
+) -> Iterator[tuple[Job, WorkerReply]]:
+    """Each job to the next free worker, largest input first (so that one long video does not start last and
+    finish alone); yields (job, reply) as they finish."""
+    queue = deque(sorted(jobs, key=input_size, reverse=True))
+    idle, pending = list(workers), {}
+    while queue or pending:
+        while idle and queue:
+            job, worker = queue.popleft(), idle.pop()
+            remote_job = replace(job, source=job.source.absolute())
+            pending[worker.run.remote(remote_job, overlay, force)] = (worker, job)
+        (ready,), _ = ray.wait(list(pending), num_returns=1)
+        worker, job = pending.pop(ready)
+        idle.append(worker)
+        try:
+            yield job, ray.get(ready)
+        except ray.exceptions.RayActorError as exc:
+            yield job, WorkerReply(died(job, config, exc), [])
+
+
 def run_stage_on_ray(
     spec: StageSpec,
     jobs: list[Job],
@@ -142,77 +183,32 @@ def run_stage_on_ray(
 ) -> list[Outcome]:
     """Run the stage of `spec` on every job with a pool of Ray actors; the same outputs, manifest and messages as
     the local executor (`stages.base.run_stage`). Rows come back to `out_root` as given."""
+    ray = import_ray()
+    absolute_root = out_root.absolute()
+    started_ray, workers, tags = False, [], []
     # Ray's driver prints the raylet's messages (a worker died, a task is retried) on stdout: keep it for --json.
     with contextlib.redirect_stdout(sys.stderr):
-        return _run_on_ray(spec, jobs, out_root, overlay=overlay, force=force, reporter=reporter, config=config)
-
-
-def _run_on_ray(
-    spec: StageSpec,
-    jobs: list[Job],
-    out_root: Path,
-    *,
-    overlay: bool,
-    force: bool,
-    reporter: Reporter,
-    config: RaySection,
-) -> list[Outcome]:
-    ray = import_ray()
-    started_ray = False
-    workers: list[Any] = []
-    tags: list[str] = []
-    absolute_root = out_root.absolute()
-    try:
-        started_ray = connect(ray, config)
-        remove_stale_partials(absolute_root)
-        record = RunRecord(out_root / spec.stage.manifest, jobs, reporter)
-        actor = ray.remote(StageWorker).options(
-            num_cpus=config.cpus_per_worker,
-            num_gpus=config.gpus_per_worker,
-            max_restarts=-1,
-            max_task_retries=config.max_retries,
-        )
-        workers = [
-            actor.remote(spec, absolute_root, config.cpus_per_worker)
-            for _ in range(worker_count(ray, config, len(jobs)))
-        ]
         try:
-            tags = ray.get([w.setup.remote() for w in workers])
-        except ray.exceptions.RayTaskError as exc:
-            cause = exc.cause if isinstance(exc.cause, Exception) else exc
-            if isinstance(cause, UsageError):
-                raise cause from None
-            raise UsageError(f"a Ray worker could not start: {cause}") from None
-        # Largest input first, so that one long video does not start last and finish alone.
-        queue = deque(sorted(jobs, key=input_size, reverse=True))
-        idle, pending = list(workers), {}
-        while queue or pending:
-            while idle and queue:
-                job, worker = queue.popleft(), idle.pop()
-                remote_job = replace(job, source=job.source.absolute())
-                pending[worker.run.remote(remote_job, overlay, force)] = (worker, job)
-            (ready,), _ = ray.wait(list(pending), num_returns=1)
-            worker, job = pending.pop(ready)
-            idle.append(worker)
-            try:
-                reply: WorkerReply = ray.get(ready)
-            except ray.exceptions.RayActorError as exc:
-                reply = WorkerReply(died(job, config, exc), [])
-            for message in reply.notes:
-                reporter.note(message)
-            outcome = reply.result.outcome
-            if outcome.output:  # as the local executor writes it: under out_root as the caller gave it
-                outcome.output = str(out_root / Path(outcome.output).relative_to(absolute_root))
-            record.finish(job, reply.result)
-        remove_stale_partials(absolute_root)  # of workers that died meanwhile, and of a killed driver's orphans
-        return record.outcomes
-    except KeyboardInterrupt:
-        stop_workers(ray, workers, tags, absolute_root)
-        raise
-    finally:
-        reporter.close()
-        if started_ray:
-            ray.shutdown()
+            started_ray = connect(ray, config)
+            remove_stale_partials(absolute_root)
+            workers, tags = start_workers(ray, spec, absolute_root, config, len(jobs))
+            record = RunRecord(out_root / spec.stage.manifest, jobs, reporter)
+            for job, reply in dispatch(ray, workers, jobs, overlay=overlay, force=force, config=config):
+                for message in reply.notes:
+                    reporter.note(message)
+                outcome = reply.result.outcome
+                if outcome.output:  # as the local executor writes it: under out_root as the caller gave it
+                    outcome.output = str(out_root / Path(outcome.output).relative_to(absolute_root))
+                record.finish(job, reply.result)
+            remove_stale_partials(absolute_root)  # of workers that died meanwhile, and of a killed driver's orphans
+            return record.outcomes
+        except KeyboardInterrupt:
+            stop_workers(ray, workers, tags, absolute_root)
+            raise
+        finally:
+            reporter.close()
+            if started_ray:
+                ray.shutdown()
 
 
 def stop_workers(ray, workers: list[Any], tags: list[str], out_root: Path) -> None:

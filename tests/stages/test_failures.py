@@ -8,13 +8,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import COURTYARD, STREET, copy_video, ffmpeg, require_shared, run_cli
+from conftest import COURTYARD, STREET, copy_video, ffmpeg, require_shared, run_cli, wait_for
 
 from camerapose_cli.io.atomic import PARTIAL_MARK
 from camerapose_cli.io.schema import read_keypoints2d
@@ -189,15 +188,6 @@ def start_extract(videos: Path, out: Path) -> subprocess.Popen:
         "--quiet",
     ]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_sigkill_then_resume_gives_the_same_outputs(extract_run, shared_videos, tmp_path):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import COURTYARD, STREET, copy_video, ffmpeg, require_shared, run_cli
+from conftest import COURTYARD, STREET, copy_video, ffmpeg, require_shared, run_cli, wait_for
 
 from camerapose_cli.errors import UsageError
 from camerapose_cli.io.atomic import PARTIAL_MARK
@@ -46,16 +46,6 @@ def one_thread(tmp_path_factory) -> Path:
     return preset
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "camerapose_cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-    )
-
-
 @pytest.fixture(scope="module")
 def local_run(videos, one_thread, tmp_path_factory) -> Path:
     """The local executor's extract, refine and lift over the videos: the reference."""
@@ -65,7 +55,7 @@ def local_run(videos, one_thread, tmp_path_factory) -> Path:
         ["refine", str(out)],
         ["lift", str(out)],
     ):
-        result = cli(*args, "--quiet", env=ONE_THREAD)
+        result = run_cli(*args, "--quiet", env=ONE_THREAD)
         assert result.returncode == 0, result.stderr
     return out
 
@@ -93,7 +83,7 @@ def partials(out: Path) -> list[Path]:
 
 def test_ray_writes_the_local_executors_tables_manifests_and_overlays(videos, one_thread, local_run, tmp_path):
     out = tmp_path / "run"
-    extract = cli("extract", str(videos), "--out", str(out), "--overlay", "-p", str(one_thread), "--json", *RAY)
+    extract = run_cli("extract", str(videos), "--out", str(out), "--overlay", "-p", str(one_thread), "--json", *RAY)
     assert extract.returncode == 0, extract.stderr
     summary = json.loads(extract.stdout)
     assert summary["done"] == 4 and [r["input"] for r in summary["results"]] == sorted(p.name for p in videos.iterdir())
@@ -103,24 +93,15 @@ def test_ray_writes_the_local_executors_tables_manifests_and_overlays(videos, on
     assert overlays == sorted(p.name for p in (local_run / "overlays").iterdir()) and len(overlays) == 4
 
     for stage, folder in (("refine", "keypoints2d_refined"), ("lift", "keypoints3d")):
-        result = cli(stage, str(out), "--json", *RAY)
+        result = run_cli(stage, str(out), "--json", *RAY)
         assert result.returncode == 0, result.stderr
         assert_same_tables(out, local_run, folder)
         rows = f"manifest_{stage}.parquet"
         pd.testing.assert_frame_equal(manifest(out, rows), manifest(local_run, rows))
 
-    again = cli("extract", str(videos), "--out", str(out), "--overlay", "-p", str(one_thread), "--json", *RAY)
+    again = run_cli("extract", str(videos), "--out", str(out), "--overlay", "-p", str(one_thread), "--json", *RAY)
     assert again.returncode == 0 and json.loads(again.stdout)["skipped"] == 4, again.stderr
     assert not partials(out)
-
-
-def wait_for(predicate, timeout: float = 120) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def start_extract(videos: Path, out: Path, preset: Path) -> subprocess.Popen:
@@ -158,7 +139,7 @@ def test_a_bad_input_costs_one_failed_row_and_one_error_line(tmp_path):
     copy_video(STREET, folder / "good.mp4")
     (folder / "text.mp4").write_text("this is not a video\n")
     (folder / "empty.mp4").write_bytes(b"")
-    result = cli("extract", str(folder), "--out", str(tmp_path / "out"), "--json", "--quiet", *RAY)
+    result = run_cli("extract", str(folder), "--out", str(tmp_path / "out"), "--json", "--quiet", *RAY)
     assert result.returncode == 1, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert sorted(errors) == [
@@ -176,7 +157,7 @@ def test_a_killed_driver_leaves_a_run_that_a_rerun_completes(videos, one_thread,
     assert wait_for(lambda: finished.exists() and partial_of(out, "long.mp4") is not None)
     proc.kill()
     proc.communicate()
-    rerun = cli("extract", str(videos), "--out", str(out), "-p", str(one_thread), "--json", *RAY)
+    rerun = run_cli("extract", str(videos), "--out", str(out), "-p", str(one_thread), "--json", *RAY)
     assert rerun.returncode == 0, rerun.stderr
     statuses = {r["input"]: r["status"] for r in json.loads(rerun.stdout)["results"]}
     assert statuses["street_people_5f.mp4"] == "skipped" and statuses["long.mp4"] == "done"

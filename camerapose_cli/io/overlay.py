@@ -83,7 +83,7 @@ def render_overlay(info: MediaInfo, table: KeypointTable, out_path: Path, params
         lo, hi = np.searchsorted(sorted_frames, [frame_index, frame_index + 1])
         return draw_people(frame.copy(), table, order[lo:hi], min_conf)
 
-    return _write_frames(info, (info.width, info.height), compose, out_path, params, batch_size, table)
+    return _write_frames(info, (info.width, info.height), compose, out_path, params, batch_size)
 
 
 def _write_frames(
@@ -93,12 +93,11 @@ def _write_frames(
     out_path: Path,
     params: OverlayStyle,
     batch_size: int,
-    table: KeypointTable,
 ) -> int:
     """Decode `info`, turn each frame into an output frame of `size` with `compose(index, frame)`, and write them:
-    a PNG for a still image, else an H.264 MP4 at the source's rate. Returns the frames written. Frames are
-    decoded by the decoder that made `table` (its footer's `decoder`), so overlay and table see the same frames."""
-    decoder = "pyav" if table.metadata.get("decoder") == "pyav" else None
+    a PNG for a still image, else an H.264 MP4 at the source's rate. Returns the frames written. Videos are
+    decoded by PyAV, on demand: at full size decord's unbounded run-ahead would cost the most (io.video.
+    choose_decoder); both give the same frame indices and times, so overlay and table see the same frames."""
     if info.is_image:
         frame = compose(0, next(iter_frame_batches(info, 1)).frames[0])
         if not cv2.imwrite(str(out_path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 3]):
@@ -109,7 +108,7 @@ def _write_frames(
     )
     written = 0
     try:
-        for batch in iter_frame_batches(info, batch_size, decoder=decoder):
+        for batch in iter_frame_batches(info, batch_size, decoder="pyav"):
             for frame_index, frame in zip(batch.indices, batch.frames):
                 encoder.stdin.write(compose(int(frame_index), frame).tobytes())
                 written += 1
@@ -186,7 +185,7 @@ def render_overlay_3d(
         drawn = cv2.resize(draw_people(frame.copy(), table, rows, min_conf), (width, height))
         return np.concatenate([drawn, draw_views(joints_cam[rows], table.track_id[rows], box, panel)], axis=1)
 
-    return _write_frames(info, (width + panel, height), compose, out_path, params, batch_size, table)
+    return _write_frames(info, (width + panel, height), compose, out_path, params, batch_size)
 
 
 def _finish_encoder(encoder) -> None:

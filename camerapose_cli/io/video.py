@@ -113,14 +113,25 @@ def probe(path: Path) -> MediaInfo:
     return MediaInfo(path, width, height, rotation, fps, frame_count, False)
 
 
+def choose_decoder(info: MediaInfo, size: tuple[int, int] | None, decord_max_mb: float) -> Decoder:
+    """decord for a video whose decoded frames at `size` (width, height) fit in `decord_max_mb` altogether, PyAV
+    for a longer one. decord's decoder thread runs ahead of its reader without bound, up to the whole video when
+    the reader is slower (as the detector is), so it gets only videos it could hold whole; PyAV decodes on
+    demand, so memory stays one batch whatever the length (docs/experiments.md)."""
+    width, height = size if size is not None else (info.width, info.height)
+    decoded_mb = max(info.frame_count, 1) * width * height * 3 / 2**20
+    return "decord" if decoded_mb <= decord_max_mb else "pyav"
+
+
 def iter_frame_batches(
     info: MediaInfo, batch_size: int, size: tuple[int, int] | None = None, decoder: Decoder | None = None
 ) -> Iterator[FrameBatch]:
     """Decode `info.path` in order, `batch_size` frames at a time, resized to `size` = (width, height) if given.
 
-    decord by default, PyAV where decord cannot open the file or with `decoder="pyav"`. Memory holds one batch
-    at a time, whatever the video's length. Raises DecordError when decord fails part-way (the caller decodes
-    again with PyAV, so that every frame of one output comes from one decoder), InputError on other failures.
+    decord by default, PyAV where decord cannot open the file or with `decoder="pyav"` (`choose_decoder` says
+    which keeps memory bounded). PyAV holds one batch at a time, whatever the video's length. Raises
+    DecordError when decord fails part-way (the caller decodes again with PyAV, so that every frame of one
+    output comes from one decoder), InputError on other failures.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")

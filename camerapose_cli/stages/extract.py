@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from camerapose_cli.config import ExtractSection, OverlaySection
+from camerapose_cli.core.memory import fix_mmap_threshold
 from camerapose_cli.core.skeleton import NUM_COCO_JOINTS
 from camerapose_cli.detect.pose2d import FrameDetections, PoseDetector
 from camerapose_cli.detect.track import assign_tracks, make_tracker
@@ -22,6 +23,7 @@ from camerapose_cli.io.video import (
     DecordError,
     FrameBatch,
     MediaInfo,
+    choose_decoder,
     discover_inputs,
     iter_frame_batches,
     probe,
@@ -88,6 +90,7 @@ class ExtractStage(Stage):
 
     def __init__(self, config: ExtractSection, overlay: OverlaySection, pose_model: Path, preset_name: str) -> None:
         self.config, self.overlay = config, overlay
+        fix_mmap_threshold(config.mmap_threshold_mb)
         self.detector = PoseDetector.from_config(pose_model, config)
         self.model_name, self.model_sha256, self.preset_name = pose_model.name, file_sha256(pose_model), preset_name
 
@@ -98,8 +101,10 @@ class ExtractStage(Stage):
 
     def write_table(self, job: Job, path: Path, footer: dict[str, Any], progress: Reporter) -> None:
         info = probe(job.source)
+        size = self.detector.geometry(info.width, info.height).resized
+        decoder = choose_decoder(info, size, self.config.decord_max_mb)
         try:
-            self._write_keypoints(job, info, path, footer, progress, decoder=None)
+            self._write_keypoints(job, info, path, footer, progress, decoder=decoder)
         except DecordError as exc:  # start over with PyAV: every row of a table comes from one decoder
             progress.note(f"{job.source}: {exc}; decoding it again with PyAV")
             self._write_keypoints(job, info, path, footer, progress, decoder="pyav")

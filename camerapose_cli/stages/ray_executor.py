@@ -19,8 +19,9 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -126,21 +127,23 @@ def input_size(job: Job) -> int:
 
 
 def died(job: Job, config: RaySection, exc: Exception) -> JobResult:
-    message = f"the worker process died {config.max_retries + 1} times on this input (killed, or out of memory)"
+    attempts = config.max_retries + 1
+    times = "once" if attempts == 1 else f"{attempts} times"
+    message = f"the worker process died {times} on this input (killed, or out of memory)"
     line = f"error: {job.source}: {message} ({exc.__class__.__name__})"
     return JobResult(Outcome(job.rel, "failed", error=message), line)
 
 
-def start_workers(ray, spec: StageSpec, out_root: Path, config: RaySection, inputs: int) -> tuple[list[Any], list[str]]:
-    """The actors, each with its stage built (so that a UsageError, such as CUDA on a node without a GPU, stops
-    the run before any input), and their writer tags."""
+def start_workers(ray, spec: StageSpec, out_root: Path, config: RaySection, count: int) -> tuple[list[Any], list[str]]:
+    """`count` actors, each with its stage built (so that a UsageError, such as CUDA on a node without a GPU,
+    stops the run before any input), and their writer tags."""
     actor = ray.remote(StageWorker).options(
         num_cpus=config.cpus_per_worker,
         num_gpus=config.gpus_per_worker,
         max_restarts=-1,
         max_task_retries=config.max_retries,
     )
-    workers = [actor.remote(spec, out_root, config.cpus_per_worker) for _ in range(worker_count(ray, config, inputs))]
+    workers = [actor.remote(spec, out_root, config.cpus_per_worker) for _ in range(count)]
     try:
         return workers, ray.get([w.setup.remote() for w in workers])
     except ray.exceptions.RayTaskError as exc:
@@ -151,10 +154,20 @@ def start_workers(ray, spec: StageSpec, out_root: Path, config: RaySection, inpu
 
 
 def dispatch(
-    ray, workers: list[Any], jobs: list[Job], *, overlay: bool, force: bool, config: RaySection
+    ray,
+    workers: list[Any],
+    tags: list[str],
+    jobs: list[Job],
+    *,
+    respawn: Callable[[], tuple[list[Any], list[str]]],
+    overlay: bool,
+    force: bool,
+    config: RaySection,
 ) -> Iterator[tuple[Job, WorkerReply]]:
     """Each job to the next free worker, largest input first (so that one long video does not start last and
-    finish alone); yields (job, reply) as they finish."""
+    finish alone); yields (job, reply) as they finish. A worker whose input failed by its death (retries spent)
+    is replaced by `respawn()`, since Ray may still be restarting it; `workers` and `tags` stay current for
+    `stop_workers`."""
     queue = deque(sorted(jobs, key=input_size, reverse=True))
     idle, pending = list(workers), {}
     while queue or pending:
@@ -164,11 +177,17 @@ def dispatch(
             pending[worker.run.remote(remote_job, overlay, force)] = (worker, job)
         (ready,), _ = ray.wait(list(pending), num_returns=1)
         worker, job = pending.pop(ready)
-        idle.append(worker)
         try:
-            yield job, ray.get(ready)
+            reply = ray.get(ready)
         except ray.exceptions.RayActorError as exc:
-            yield job, WorkerReply(died(job, config, exc), [])
+            ray.kill(worker, no_restart=True)
+            workers.remove(worker)
+            (worker,), (tag,) = respawn()
+            workers.append(worker)
+            tags.append(tag)
+            reply = WorkerReply(died(job, config, exc), [])
+        idle.append(worker)
+        yield job, reply
 
 
 def run_stage_on_ray(
@@ -191,9 +210,12 @@ def run_stage_on_ray(
         try:
             started_ray = connect(ray, config)
             remove_stale_partials(absolute_root)
-            workers, tags = start_workers(ray, spec, absolute_root, config, len(jobs))
+            count = worker_count(ray, config, len(jobs))
+            workers, tags = start_workers(ray, spec, absolute_root, config, count)
             record = RunRecord(out_root / spec.stage.manifest, jobs, reporter)
-            for job, reply in dispatch(ray, workers, jobs, overlay=overlay, force=force, config=config):
+            respawn = partial(start_workers, ray, spec, absolute_root, config, 1)
+            running = dispatch(ray, workers, tags, jobs, respawn=respawn, overlay=overlay, force=force, config=config)
+            for job, reply in running:
                 for message in reply.notes:
                     reporter.note(message)
                 outcome = reply.result.outcome

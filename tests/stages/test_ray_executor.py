@@ -133,6 +133,25 @@ def test_a_worker_killed_mid_video_is_retried_and_the_run_completes_unchanged(vi
     assert not partials(out)
 
 
+def test_an_input_whose_worker_dies_past_its_retries_fails_alone_and_a_rerun_redoes_it(videos, tmp_path):
+    preset = tmp_path / "no_retries.toml"
+    preset.write_text("[extract]\nthreads = 1\nbatch_size = 4\n\n[ray]\nmax_retries = 0\n")
+    out = tmp_path / "out"
+    proc = start_extract(videos, out, preset)
+    assert wait_for(lambda: partial_of(out, "long.mp4") is not None), "the long video never started"
+    writer = partial_of(out, "long.mp4")
+    os.kill(int(writer.name.rsplit(PARTIAL_MARK, 1)[1].split(".")[0].rpartition("_")[2]), signal.SIGKILL)
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 1, stderr
+    statuses = {r["input"]: (r["status"], r["error"]) for r in json.loads(stdout)["results"]}
+    died = "the worker process died once on this input (killed, or out of memory)"
+    assert statuses.pop("long.mp4") == ("failed", died)
+    assert {status for status, _ in statuses.values()} == {"done"}, statuses
+    assert not partials(out)
+    rerun = run_cli("extract", str(videos), "--out", str(out), "-p", str(preset), "--json", *RAY)
+    assert rerun.returncode == 0 and json.loads(rerun.stdout)["done"] == 1, rerun.stderr
+
+
 def test_a_bad_input_costs_one_failed_row_and_one_error_line(tmp_path):
     require_shared(STREET)
     folder = tmp_path / "mixed"

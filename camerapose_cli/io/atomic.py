@@ -18,6 +18,17 @@ def writer_tag() -> str:
     return f"{re.sub(r'[^A-Za-z0-9]+', '-', socket.gethostname()) or 'host'}_{os.getpid()}"
 
 
+def split_writer_tag(tag: str) -> tuple[str, str]:
+    """(host, pid) of a writer tag; the host is "" in the pid-only tags of older runs."""
+    host, _, pid = tag.rpartition("_")
+    return host, pid
+
+
+def partial_writer(path: Path) -> str:
+    """The writer tag in a partial file's name."""
+    return path.name.rsplit(PARTIAL_MARK, 1)[1].split(".", 1)[0]
+
+
 def partial_path(final: Path) -> Path:
     """The temporary name an output is written under: hidden, beside it, tagged with its writer."""
     return final.with_name(f".{final.name}{PARTIAL_MARK}{writer_tag()}{final.suffix}")
@@ -53,10 +64,10 @@ def remove_stale_partials(root: Path, dead_writers: Collection[str] = ()) -> int
     removed = 0
     if not root.is_dir():
         return 0
-    this_host = writer_tag().rpartition("_")[0]
+    this_host, _ = split_writer_tag(writer_tag())
     for path in root.rglob(f".*{PARTIAL_MARK}*"):
-        tag = path.name.rsplit(PARTIAL_MARK, 1)[1].split(".", 1)[0]
-        host, _, pid = tag.rpartition("_")
+        tag = partial_writer(path)
+        host, pid = split_writer_tag(tag)
         if tag not in dead_writers:
             if host not in ("", this_host):
                 continue  # another machine's: only it can tell whether its writer lives

@@ -11,7 +11,7 @@ import numpy as np
 from camerapose_cli.config import ExtractSection, OverlaySection
 from camerapose_cli.core.memory import fix_mmap_threshold
 from camerapose_cli.core.skeleton import NUM_COCO_JOINTS
-from camerapose_cli.detect.pose2d import FrameDetections, PoseDetector
+from camerapose_cli.detect.pose2d import FrameDetections, LetterboxGeometry, PoseDetector
 from camerapose_cli.detect.track import assign_tracks, make_tracker
 from camerapose_cli.errors import InputError
 from camerapose_cli.io.overlay import render_overlay
@@ -101,20 +101,26 @@ class ExtractStage(Stage):
 
     def write_table(self, job: Job, path: Path, footer: dict[str, Any], progress: Reporter) -> None:
         info = probe(job.source)
-        size = self.detector.geometry(info.width, info.height).resized
-        decoder = choose_decoder(info, size, self.config.decord_max_mb)
+        geometry = self.detector.geometry(info.width, info.height)
+        decoder = choose_decoder(info, geometry.resized, self.config.decord_max_mb)
         try:
-            self._write_keypoints(job, info, path, footer, progress, decoder=decoder)
+            self._write_keypoints(job, info, geometry, path, footer, progress, decoder)
         except DecordError as exc:  # start over with PyAV: every row of a table comes from one decoder
             progress.note(f"{job.source}: {exc}; decoding it again with PyAV")
-            self._write_keypoints(job, info, path, footer, progress, decoder="pyav")
+            self._write_keypoints(job, info, geometry, path, footer, progress, "pyav")
 
     def _write_keypoints(
-        self, job: Job, info: MediaInfo, path: Path, footer: dict[str, Any], progress: Reporter, decoder: Decoder | None
+        self,
+        job: Job,
+        info: MediaInfo,
+        geometry: LetterboxGeometry,
+        path: Path,
+        footer: dict[str, Any],
+        progress: Reporter,
+        decoder: Decoder,
     ) -> None:
         progress.start_input(job.rel, info.frame_count)
         started = time.perf_counter()
-        geometry = self.detector.geometry(info.width, info.height)
         scale = geometry.resized[0] / info.width
         tracker = make_tracker(self.config.tracker)
         frames_seen, used = 0, decoder

@@ -27,7 +27,7 @@ from typing import Any
 
 from camerapose_cli.config import RaySection
 from camerapose_cli.errors import UsageError
-from camerapose_cli.io.atomic import pid_alive, remove_stale_partials, writer_tag
+from camerapose_cli.io.atomic import pid_alive, remove_stale_partials, split_writer_tag, writer_tag
 from camerapose_cli.progress import QuietReporter, Reporter
 from camerapose_cli.stages.base import Job, JobResult, Outcome, RunRecord, Stage, StageSpec, run_job
 
@@ -237,8 +237,8 @@ def stop_workers(ray, workers: list[Any], tags: list[str], out_root: Path) -> No
     """Kill the actors, wait for those on this machine to exit, then remove the partial files they leave."""
     for worker in workers:
         ray.kill(worker, no_restart=True)
-    here = writer_tag().rpartition("_")[0]
-    pids = [int(pid) for host, _, pid in (t.rpartition("_") for t in tags) if host == here]
+    here, _ = split_writer_tag(writer_tag())
+    pids = [int(pid) for host, pid in map(split_writer_tag, tags) if host == here]
     deadline = time.monotonic() + KILL_WAIT_S
     while time.monotonic() < deadline and any(pid_alive(pid) for pid in pids):
         time.sleep(0.05)

@@ -13,7 +13,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from camerapose_cli.errors import SchemaError
-from camerapose_cli.io.atomic import PARTIAL_MARK, atomic_output, partial_path, remove_stale_partials
+from camerapose_cli.io.atomic import (
+    PARTIAL_MARK,
+    atomic_output,
+    partial_path,
+    partial_writer,
+    remove_stale_partials,
+    split_writer_tag,
+)
 from camerapose_cli.io.prefetch import prefetch
 from camerapose_cli.io.resources import file_sha256
 from camerapose_cli.io.schema import (
@@ -89,7 +96,7 @@ def test_stale_partials_of_dead_processes_are_removed(tmp_path):
 
 def test_partials_of_other_machines_are_removed_only_when_their_writer_is_known_dead(tmp_path):
     mine = partial_path(tmp_path / "b.parquet")
-    this_host = mine.name.rsplit(PARTIAL_MARK, 1)[1].rpartition("_")[0]
+    this_host, _ = split_writer_tag(partial_writer(mine))
     dead_here = tmp_path / f".a.parquet{PARTIAL_MARK}{this_host}_999999999.parquet"
     elsewhere = tmp_path / f".c.parquet{PARTIAL_MARK}other-node_{os.getpid()}.parquet"
     killed = tmp_path / f".d.parquet{PARTIAL_MARK}other-node_123.parquet"

@@ -18,7 +18,7 @@ import pytest
 from conftest import COURTYARD, STREET, copy_video, ffmpeg, require_shared, run_cli, wait_for
 
 from camerapose_cli.errors import UsageError
-from camerapose_cli.io.atomic import PARTIAL_MARK
+from camerapose_cli.io.atomic import PARTIAL_MARK, partial_writer, split_writer_tag
 
 pytestmark = pytest.mark.slow
 
@@ -122,7 +122,7 @@ def test_a_worker_killed_mid_video_is_retried_and_the_run_completes_unchanged(vi
     assert wait_for(lambda: partial_of(out, "long.mp4") is not None), "the long video never started"
     time.sleep(1.0)  # some batches into it
     writer = partial_of(out, "long.mp4")
-    pid = int(writer.name.rsplit(PARTIAL_MARK, 1)[1].split(".")[0].rpartition("_")[2])
+    pid = int(split_writer_tag(partial_writer(writer))[1])
     assert pid != proc.pid  # a worker process, not the driver
     os.kill(pid, signal.SIGKILL)
     stdout, stderr = proc.communicate(timeout=600)
@@ -140,7 +140,7 @@ def test_an_input_whose_worker_dies_past_its_retries_fails_alone_and_a_rerun_red
     proc = start_extract(videos, out, preset)
     assert wait_for(lambda: partial_of(out, "long.mp4") is not None), "the long video never started"
     writer = partial_of(out, "long.mp4")
-    os.kill(int(writer.name.rsplit(PARTIAL_MARK, 1)[1].split(".")[0].rpartition("_")[2]), signal.SIGKILL)
+    os.kill(int(split_writer_tag(partial_writer(writer))[1]), signal.SIGKILL)
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 1, stderr
     statuses = {r["input"]: (r["status"], r["error"]) for r in json.loads(stdout)["results"]}

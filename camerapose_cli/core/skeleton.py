@@ -245,6 +245,12 @@ BVH_JOINT_NAMES: dict[str, list[str]] = {
     "r_wrist": ["Hand_R", "RightHand", "RightWrist", "rHand", "R_Wrist", "CC_Base_R_Hand"],
 }
 
+# Where the `spine` point sits: this fraction of the way along the skeleton's spine, by bone length, from the pelvis
+# joint to the thorax (base of the neck) joint. Rigs split the spine into different joints (Bandai: Spine, Chest;
+# Character Creator: Waist, Spine01, Spine02; CMU: LowerBack, Spine, Spine1), so a named joint would be a different
+# point on each; 0.6 is where the Bandai rig's Chest joint sits, which the shipped lifters learned.
+SPINE_CHAIN_FRACTION = 0.6
+
 # Points placed in the head's frame, metres: (forward, up, left) from the head joint (base of the skull).
 HEAD_FRAME_OFFSETS: dict[str, tuple[float, float, float]] = {
     "neck_nose": (0.11, 0.07, 0.0),

@@ -23,7 +23,13 @@ import numpy as np
 
 from camerapose_cli.core import body, skeleton
 from camerapose_cli.core.body import place_head_points, torso_frame, y_up_rotation
-from camerapose_cli.core.skeleton import BODY_INDEX, BODY_POINTS, BVH_JOINT_NAMES, HEAD_FRAME_OFFSETS
+from camerapose_cli.core.skeleton import (
+    BODY_INDEX,
+    BODY_POINTS,
+    BVH_JOINT_NAMES,
+    HEAD_FRAME_OFFSETS,
+    SPINE_CHAIN_FRACTION,
+)
 from camerapose_cli.errors import InputError
 from camerapose_cli.io import bvh
 from camerapose_cli.io.atomic import atomic_output
@@ -94,6 +100,27 @@ def _orthonormal(matrix: np.ndarray) -> np.ndarray:
     return u @ vt
 
 
+def point_along_chain(
+    positions: np.ndarray, parents: list[int], base: int, tip: int, fraction: float
+) -> np.ndarray | None:
+    """The point (T, 3) `fraction` of the way from joint `base` to its descendant `tip`, measured along the bones
+    between them; None when `tip` does not descend from `base`."""
+    chain = [tip]
+    while chain[-1] != base:
+        if parents[chain[-1]] < 0:
+            return None
+        chain.append(parents[chain[-1]])
+    path = positions[:, chain[::-1]]  # (T, K, 3), base first
+    lengths = np.linalg.norm(np.diff(path, axis=1), axis=-1)  # (T, K-1)
+    reach = np.concatenate([np.zeros((len(path), 1)), np.cumsum(lengths, axis=1)], axis=1)
+    target = fraction * reach[:, -1:]
+    bone = np.clip((reach[:, 1:] < target).sum(axis=1), 0, len(chain) - 2)  # the bone the point falls on
+    rows = np.arange(len(path))
+    start, length = reach[rows, bone], lengths[rows, bone]
+    t = np.divide(target[:, 0] - start, length, out=np.zeros_like(length), where=length > 0)
+    return path[rows, bone] + t[:, None] * (path[rows, bone + 1] - path[rows, bone])
+
+
 def body_points_from_bvh(
     motion: BvhMotion, joint_names: dict[str, str | list[str]] | None = None, unit: str = "auto"
 ) -> np.ndarray:
@@ -101,6 +128,11 @@ def body_points_from_bvh(
     positions, rotations = motion.forward_kinematics()
     index = resolve_joint_names(motion.names, joint_names)
     mapped = {p: positions[:, j] for p, j in index.items()}
+    if "spine" not in (joint_names or {}):
+        parents = [j.parent for j in motion.joints]
+        along = point_along_chain(positions, parents, index["pelvis"], index["thorax"], SPINE_CHAIN_FRACTION)
+        if along is not None:
+            mapped["spine"] = along
     rise = np.median(mapped["head"] - mapped["pelvis"], axis=0)
     to_y_up = y_up_rotation(rise)
     scale = _unit_scale(float(np.linalg.norm(rise))) if unit == "auto" else UNIT_SCALES[unit]

@@ -7,10 +7,16 @@ import pytest
 from conftest import SHARED_DATA, require_shared, run_cli
 
 from camerapose_cli.config import MocapSection
-from camerapose_cli.core.skeleton import BODY_INDEX
+from camerapose_cli.core.skeleton import BODY_INDEX, SPINE_CHAIN_FRACTION
 from camerapose_cli.errors import InputError
 from camerapose_cli.io.bvh import parse_bvh
-from camerapose_cli.io.mocap import body_points_from_bvh, iter_bvh_sources, load_mocap, resolve_joint_names
+from camerapose_cli.io.mocap import (
+    body_points_from_bvh,
+    iter_bvh_sources,
+    load_mocap,
+    point_along_chain,
+    resolve_joint_names,
+)
 from camerapose_cli.training.splits import clip_content, split_clips
 
 THREE_JOINTS = """HIERARCHY
@@ -172,6 +178,42 @@ def test_joint_map_override_and_missing_joints():
     np.testing.assert_allclose(body[0, BODY_INDEX["l_elbow"]], [0.45, 1.5, 0], atol=1e-3)
     with pytest.raises(InputError, match="unknown body point"):
         resolve_joint_names(["Hips"], {"tail": "Tail"})
+
+
+def test_spine_point_sits_at_a_fixed_share_of_the_spine_whatever_the_rig_names():
+    text = t_pose_bvh(CMU, 100.0)  # Hips -> Spine (0.25 m) -> Neck (0.25 m)
+    body = body_points_from_bvh(parse_bvh(text))
+    pelvis, spine = body[0, BODY_INDEX["pelvis"]], body[0, BODY_INDEX["spine"]]
+    np.testing.assert_allclose(spine - pelvis, [0, SPINE_CHAIN_FRACTION * 0.5, 0], atol=1e-4)
+    # A joint map that names the spine joint gets that joint.
+    named = body_points_from_bvh(parse_bvh(text), {"spine": "Spine"})
+    np.testing.assert_allclose(named[0, BODY_INDEX["spine"]] - pelvis, [0, 0.25, 0], atol=1e-4)
+
+
+def test_point_along_chain_by_hand():
+    positions = np.array([[[0, 0, 0], [0, 1, 0], [0, 1, 3], [5, 5, 5]]], float)  # base, mid, tip, unrelated
+    parents = [-1, 0, 1, -1]
+    np.testing.assert_allclose(point_along_chain(positions, parents, 0, 2, 0.5), [[0, 1, 1]])
+    np.testing.assert_allclose(point_along_chain(positions, parents, 0, 2, 0.0), [[0, 0, 0]])
+    np.testing.assert_allclose(point_along_chain(positions, parents, 0, 2, 1.0), [[0, 1, 3]])
+    assert point_along_chain(positions, parents, 3, 2, 0.5) is None  # 2 does not descend from 3
+
+
+def spine_share(points: np.ndarray) -> float:
+    """Median of pelvis-to-spine over pelvis-to-spine-to-thorax distances."""
+    lower = np.linalg.norm(points[:, BODY_INDEX["spine"]] - points[:, BODY_INDEX["pelvis"]], axis=-1)
+    upper = np.linalg.norm(points[:, BODY_INDEX["thorax"]] - points[:, BODY_INDEX["spine"]], axis=-1)
+    return float(np.median(lower / (lower + upper)))
+
+
+@pytest.mark.slow
+def test_bandai_and_character_creator_spines_are_the_same_point():
+    """The CC rig's Spine01 joint sits 23% up its spine, Bandai's Chest 60%: mapped by name they differed by 20 cm."""
+    bandai = load_mocap(require_shared(SHARED_DATA / "mocap" / "bandai_motion.tar.xz"))
+    cc = load_mocap(require_shared(SHARED_DATA / "mocap" / "cmu_cc_validation.tar.xz"))
+    walk = bandai.clip("dataset-1_walk_normal_001")
+    for points in (walk, cc.points):
+        assert spine_share(points) == pytest.approx(SPINE_CHAIN_FRACTION, abs=0.03)
 
 
 def test_reading_a_folder_of_bvh(tmp_path):

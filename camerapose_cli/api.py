@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
-from camerapose_cli.config import Executor, ModelKind, Preset, RaySection, Split, Tracker, load_preset
+from camerapose_cli.config import Backend, Executor, ModelKind, Preset, RaySection, Split, Tracker, load_preset
 from camerapose_cli.detect.pose2d import PoseDetector
 from camerapose_cli.detect.track import make_tracker
 from camerapose_cli.errors import UsageError
@@ -110,6 +110,7 @@ def extract(
     pose_model: PathLike | None = None,
     batch_size: int | None = None,
     device: str | None = None,
+    backend: Backend | None = None,
     imgsz: int | None = None,
     conf: float | None = None,
     tracker: Tracker | None = None,
@@ -119,7 +120,8 @@ def extract(
 ) -> RunSummary:
     """Detect, pose and track people in every video and image under `inputs` (a folder, searched recursively, or
     one file); write `out/keypoints2d/*.parquet` (default out: runs/<input name>), overlays with `overlay`.
-    `executor="ray"` runs the inputs on a Ray cluster, with `ray` (some [ray] keys) over the preset's [ray]."""
+    `backend`: the detector's engine, auto | torch | openvino (default: the preset's). `executor="ray"` runs the
+    inputs on a Ray cluster, with `ray` (some [ray] keys) over the preset's [ray]."""
     if isinstance(inputs, list):
         jobs, name = inputs, "extract"
     else:
@@ -128,7 +130,9 @@ def extract(
             suffixes = " ".join(sorted(VIDEO_SUFFIXES | IMAGE_SUFFIXES))
             raise UsageError(f"{inputs}: no videos or images found ({suffixes})")
     preset = _preset(preset)
-    config = preset.extract.with_values(batch_size=batch_size, device=device, imgsz=imgsz, conf=conf, tracker=tracker)
+    config = preset.extract.with_values(
+        batch_size=batch_size, device=device, backend=backend, imgsz=imgsz, conf=conf, tracker=tracker
+    )
     chosen = pose_model or config.pose_model  # the preset's empty pose_model means the bundled checkpoint
     model = _existing_file(chosen or None, default_pose_model(), "--pose-model")
     out_dir = Path(out) if out is not None else Path("runs") / name

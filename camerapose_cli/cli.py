@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from camerapose_cli import __version__
-from camerapose_cli.config import Executor, ModelKind, Split, Tracker, check_device
+from camerapose_cli.config import Backend, Executor, ModelKind, Split, Tracker, check_device
 from camerapose_cli.errors import InputError, UsageError
 
 app = typer.Typer(
@@ -159,6 +159,12 @@ def extract(
     ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", "-b", help="Frames per inference batch.")] = None,
     device: DeviceOpt = None,
+    backend: Annotated[
+        Backend | None,
+        typer.Option(
+            "--backend", help="Detector engine: auto (OpenVINO on the CPU, torch on CUDA) | torch | openvino."
+        ),
+    ] = None,
     imgsz: Annotated[int | None, typer.Option("--imgsz", help="Detector input size (long side, px).")] = None,
     conf: Annotated[float | None, typer.Option("--conf", help="Minimum person-detection score.")] = None,
     tracker: Annotated[Tracker | None, typer.Option("--tracker", help="Ultralytics tracker.")] = None,
@@ -184,6 +190,7 @@ def extract(
             pose_model=pose_model,
             batch_size=batch_size,
             device=device,
+            backend=backend,
             imgsz=imgsz,
             conf=conf,
             tracker=tracker,

@@ -23,6 +23,7 @@ from camerapose_cli.io.resources import shipped_dir
 
 # Choices, defined once: presets, the CLI (checked at parse time) and the API share them.
 Tracker = Literal["bytetrack", "botsort"]
+Backend = Literal["auto", "torch", "openvino"]  # the detector's inference engine (detect.engines)
 MocapUnit = Literal["auto", "m", "cm", "inch"]
 Split = Literal["test_seen", "test_unseen", "val", "train", "all"]  # "all": every clip, for a set held out whole
 ModelKind = Literal["lifter", "refiner", "temporal"]
@@ -69,6 +70,7 @@ class ExtractSection(Section):
     imgsz: int = Field(ge=32)
     batch_size: int = Field(ge=1)
     device: str
+    backend: Backend
     half: bool
     conf: float = Field(ge=0, le=1)
     iou: float = Field(ge=0, le=1)

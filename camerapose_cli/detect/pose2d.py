@@ -3,6 +3,7 @@
 We run the network on whole batches ourselves rather than through `YOLO.predict`, so that decoding
 can resize straight to the network's input size and batches can overlap with decoding. Letterbox
 geometry, NMS and thresholds follow Ultralytics' predictor, so keypoints agree with `model.predict`.
+The network runs in PyTorch or OpenVINO (`detect.engines`); everything around it is the same.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from camerapose_cli.config import ExtractSection
+from camerapose_cli.config import Backend, ExtractSection
 from camerapose_cli.core.device import resolve_device
 from camerapose_cli.core.skeleton import NUM_COCO_JOINTS
+from camerapose_cli.detect.engines import OpenVinoEngine, PoseEngine, TorchEngine, resolve_backend
 from camerapose_cli.errors import CheckpointError
 
 # Ultralytics must never reach the network at run time (settings sync, hub checks, auto-installs).
@@ -71,6 +73,7 @@ class PoseDetector:
         *,
         imgsz: int,
         device: str = "auto",
+        backend: Backend = "auto",
         half: bool = True,
         conf: float = 0.25,
         iou: float = 0.7,
@@ -94,8 +97,15 @@ class PoseDetector:
             torch.set_num_threads(threads if threads > 0 else os.cpu_count() or 1)
         net = net.fuse(verbose=False) if hasattr(net, "fuse") else net
         net = net.to(self.device).eval()
-        self.net = net.half() if self.half else net.float()
+        net = net.half() if self.half else net.float()
         self.stride = max(int(net.stride.max()), 32) if hasattr(net, "stride") else 32
+        self.engine: PoseEngine
+        if resolve_backend(backend, self.device) == "openvino":
+            self.engine = OpenVinoEngine(net, Path(model_path), threads)
+            self.precision = self.engine.precision
+        else:
+            self.engine = TorchEngine(net)
+            self.precision = "f16" if self.half else "f32"
         self.imgsz = int(np.ceil(imgsz / self.stride) * self.stride)
         self.conf, self.iou, self.max_det = conf, iou, max_det
         self.end2end = bool(getattr(net, "end2end", False))
@@ -108,6 +118,7 @@ class PoseDetector:
             model_path,
             imgsz=config.imgsz,
             device=config.device,
+            backend=config.backend,
             half=config.half,
             conf=config.conf,
             iou=config.iou,
@@ -133,7 +144,7 @@ class PoseDetector:
         bottom = geometry.padded[1] - geometry.resized[1] - top
         batch = torch.nn.functional.pad(batch, (left, right, top, bottom), value=LETTERBOX_FILL)
         batch = batch / 255.0
-        preds = self.net(batch)
+        preds = self.engine(batch)
         kept = nms.non_max_suppression(preds, self.conf, self.iou, max_det=self.max_det, nc=1, end2end=self.end2end)
         return [self._to_detections(p.float().cpu().numpy(), geometry) for p in kept]
 

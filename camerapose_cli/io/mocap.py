@@ -12,7 +12,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import sys
 import tarfile
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from camerapose_cli.errors import InputError
 from camerapose_cli.io import bvh
 from camerapose_cli.io.atomic import atomic_output
 from camerapose_cli.io.bvh import BvhMotion, parse_bvh
+from camerapose_cli.io.resources import cache_dir
 
 MAPPED_POINTS = tuple(BVH_JOINT_NAMES)
 # Metres per file unit ([mocap] unit); "auto" guesses from the body's size.
@@ -190,10 +190,6 @@ def read_motion_descriptions(path: Path) -> dict[str, str]:
             continue
         descriptions[name] = row.get("Motion Description", "") or ""
     return descriptions
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("CAMERAPOSE_CACHE", Path.home() / ".cache" / "camerapose"))
 
 
 def _reader_code_digest() -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,6 +17,11 @@ def shipped_dir(name: str) -> Path:
     """The `pipelines/` or `weights/` folder: inside the wheel, or beside the package in a source checkout."""
     bundled = _PACKAGE_DIR / "_data" / name
     return bundled if bundled.is_dir() else _PACKAGE_DIR.parent / name
+
+
+def cache_dir() -> Path:
+    """Where derived files are kept between runs (parsed mocap, converted detector models)."""
+    return Path(os.environ.get("CAMERAPOSE_CACHE", Path.home() / ".cache" / "camerapose"))
 
 
 def default_pose_model() -> Path:

@@ -95,8 +95,14 @@ class ExtractStage(Stage):
         self.model_name, self.model_sha256, self.preset_name = pose_model.name, file_sha256(pose_model), preset_name
 
     def settings(self) -> dict[str, Any]:
-        # The device and fp16 as they take effect: `auto` and `cuda` give the same keypoints on one machine.
-        effective = {"device": self.detector.device.type, "half": self.detector.half}
+        # Device, engine and precision as they take effect: `auto` and `cuda` give the same keypoints on one machine.
+        detector = self.detector
+        effective = {
+            "device": detector.device.type,
+            "half": detector.half,
+            "backend": detector.engine.name,
+            "precision": detector.precision,
+        }
         return {"extract": {**self.config.result_settings(), **effective}, "model_sha256": self.model_sha256}
 
     def write_table(self, job: Job, path: Path, footer: dict[str, Any], progress: Reporter) -> None:

@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from camerapose_cli.config import Backend, Executor, ModelKind, Preset, RaySection, Split, Tracker, load_preset
+from camerapose_cli.core.device import resolve_device
 from camerapose_cli.detect.pose2d import PoseDetector
 from camerapose_cli.detect.track import make_tracker
 from camerapose_cli.errors import UsageError
@@ -301,14 +302,16 @@ def evaluate(
     stride: int = 5,
     seed: int = 0,
     preset: str | Preset = "default",
+    device: str | None = None,
 ) -> dict:
     """MPJPE, PA-MPJPE, N-MPJPE and per-joint errors (mm) of a lifter on a mocap split (any BVH skeleton, with
-    `joint_map` where its names are not known) or an H36M file; with `by_group` also per motion group."""
+    `joint_map` where its names are not known) or an H36M file; with `by_group` also per motion group.
+    `device`: where the lifter runs (default: the preset's [lift] device); the views are the same on any."""
     if (mocap is None) == (h36m is None):
         raise UsageError("give exactly one of --mocap PATH or --h36m FILE")
     preset = _preset(preset)
     weights = _existing_file(weights, default_weights("lifter"), "--weights")
-    model = load_lifter(weights)
+    model = load_lifter(weights).to(resolve_device(device or preset.lift.device))
     if mocap is not None:
         joints = read_joint_map(Path(joint_map)) if joint_map is not None else None
         bodies, groups = mocap_eval_bodies(Path(mocap), split, preset.mocap, stride, joints)
@@ -341,22 +344,25 @@ def evaluate_tracks(
     max_frames: int = 300,
     seed: int = 0,
     preset: str | Preset = "default",
+    device: str | None = None,
 ) -> dict:
     """Single-frame against temporal lifting of mocap filmed as video tracks (a static virtual camera per piece of
     at most `max_frames` frames), lifted as `lift` does: MPJPE, PA-MPJPE (mm) and acceleration error (mm/frame^2)
     per motion group. `detector_noise`: the 2D gets [refine_noise]'s detector-like corruption, then the shipped
-    refiner, first."""
+    refiner, first. `device`: where the models run (default: the preset's [lift] device)."""
     preset = _preset(preset)
-    single = load_lifter(_existing_file(weights, default_weights("lifter"), "--weights"))
+    where = resolve_device(device or preset.lift.device)
+    single = load_lifter(_existing_file(weights, default_weights("lifter"), "--weights")).to(where)
     temporal_path = _existing_file(temporal_weights, default_weights("temporal"), "--temporal-weights")
     joints = read_joint_map(Path(joint_map)) if joint_map is not None else None
     clips = mocap_eval_clips(Path(mocap), split, preset.mocap, max_frames, joint_names=joints)
     noise = None
     if detector_noise:
         calibration = NoiseCalibration.load(shipped_dir("weights") / preset.train_temporal.calibration)
-        refiner = load_refiner(default_weights("refiner"))
+        refiner = load_refiner(default_weights("refiner")).to(where)
         noise = TrackNoise(calibration, preset.refine_noise, refiner, preset.refine)
-    lifters = {"single": (single, None), "temporal": (single, load_temporal(temporal_path).use_base(single))}
+    temporal = load_temporal(temporal_path).to(where).use_base(single)
+    lifters = {"single": (single, None), "temporal": (single, temporal)}
     scores = evaluate_tracks_of(lifters, clips, preset.synth, preset.lift, noise, seed=seed)
     return {
         "source": f"{mocap} [{split}]",

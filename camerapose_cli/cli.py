@@ -472,6 +472,7 @@ def evaluate(
         int, typer.Option("--max-frames", min=3, help="With --tracks: longest piece of a clip filmed as one track.")
     ] = 300,
     pipeline: PipelineOpt = "default",
+    device: DeviceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Report MPJPE, PA-MPJPE, N-MPJPE and per-joint errors (mm) of a lifter on held-out 3D; with --tracks,
@@ -492,6 +493,7 @@ def evaluate(
                 max_frames=max_frames,
                 seed=seed,
                 preset=pipeline,
+                device=device,
             )
             if not as_json:
                 _print_track_table(result)
@@ -508,6 +510,7 @@ def evaluate(
             subjects=[s.strip() for s in subjects.split(",") if s.strip()],
             seed=seed,
             preset=pipeline,
+            device=device,
         )
         if not as_json:
             _print_eval_table(result, noise)

@@ -42,3 +42,36 @@ def test_batches_move_to_a_device_whole_nested_ones_included():
     moved = to_device(batch, torch.device("meta"))
     assert moved.inputs.device.type == "meta" and moved.frames.body.device.type == "meta"
     assert moved.outputs == 2 and batch.inputs.device.type == "cpu"  # the original is untouched
+
+
+CC_SET = ARCHIVE.parent / "cmu_cc_validation.tar.xz"
+gpu = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU (run it where the device tool lends one)"
+)
+
+
+def evaluate_on(device: str | None) -> dict:
+    import camerapose_cli
+
+    return camerapose_cli.evaluate(mocap=require_shared(CC_SET), split="all", stride=40, device=device)
+
+
+@no_gpu
+def test_eval_refuses_cuda_without_a_gpu(tmp_path):
+    result = run_cli("eval", "--mocap", str(require_shared(CC_SET)), "--split", "all", "--device", "cuda")
+    assert result.returncode == 2 and "CUDA is not available" in result.stderr
+
+
+@no_gpu
+def test_eval_on_the_cpu_is_the_default_without_a_gpu():
+    chosen, default = evaluate_on("cpu"), evaluate_on(None)
+    assert chosen["poses"] == default["poses"] > 0
+    assert chosen["mpjpe_mm"] == pytest.approx(default["mpjpe_mm"], abs=1e-3)
+
+
+@gpu
+def test_eval_on_cuda_matches_the_cpu():
+    cpu, cuda = evaluate_on("cpu"), evaluate_on("cuda")
+    assert cuda["poses"] == cpu["poses"]  # the same views: drawn on the CPU either way
+    for key in ("mpjpe_mm", "pa_mpjpe_mm", "limb_mpjpe_mm"):
+        assert cuda[key] == pytest.approx(cpu[key], abs=0.05)

@@ -20,6 +20,7 @@ from camerapose_cli.config import (
     Split,
     SynthSection,
 )
+from camerapose_cli.core.device import module_device
 from camerapose_cli.core.geometry import project_to_image
 from camerapose_cli.core.metrics import limb_mpjpe, limb_pa_mpjpe, mpjpe, pa_mpjpe, per_joint_error, second_difference
 from camerapose_cli.core.skeleton import COCO_FROM_BODY, H36M17_JOINTS, NUM_COCO_JOINTS, NUM_H36M_JOINTS
@@ -31,7 +32,7 @@ from camerapose_cli.models.refiner import Refiner
 from camerapose_cli.models.temporal import TemporalLifter
 from camerapose_cli.stages.lift import lift_tracks
 from camerapose_cli.stages.refine import refine_table
-from camerapose_cli.training.data import film_still, make_batch, window_camera
+from camerapose_cli.training.data import film_still, make_batch, to_device, window_camera
 from camerapose_cli.training.loop import evaluate_lifter
 from camerapose_cli.training.noise import NoiseCalibration, corrupt_sequences
 from camerapose_cli.training.splits import clip_content, split_clips
@@ -57,14 +58,16 @@ def evaluate_on_bodies(
     joint_sum = torch.zeros(NUM_H36M_JOINTS)
     count = 0
     points = torch.from_numpy(bodies)
+    device = module_device(model)
     model.eval()
     for start in range(0, len(points), EVAL_BATCH):
-        chunk = make_batch(points[start : start + EVAL_BATCH], synth_cfg, gen, noise, augment=False)
+        # Drawn on the CPU, where the seeded generator is, so every device films the same views.
+        chunk = to_device(make_batch(points[start : start + EVAL_BATCH], synth_cfg, gen, noise, augment=False), device)
         out = model(chunk.inputs)
         n = len(chunk.inputs)
         for key, value in evaluate_lifter(model, chunk, out).items():
             sums[key] = sums.get(key, 0.0) + value * n
-        joint_sum += per_joint_error(out.pose * 1000, chunk.body[:, :NUM_H36M_JOINTS] * 1000).sum(0)
+        joint_sum += per_joint_error(out.pose * 1000, chunk.body[:, :NUM_H36M_JOINTS] * 1000).sum(0).cpu()
         count += n
     result: dict[str, Any] = {k: v / count for k, v in sums.items()}
     result["per_joint_mm"] = dict(zip(H36M17_JOINTS, (joint_sum / count).tolist()))

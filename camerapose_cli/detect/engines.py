@@ -31,6 +31,7 @@ TRACE_INPUT = (1, 3, 640, 640)
 
 class PoseEngine(Protocol):
     name: str
+    precision: str  # what the network computes in: f32, f16 or bf16
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor: ...
 
@@ -82,19 +83,23 @@ class PredictionsOnly(torch.nn.Module):
         self.net = net
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        out = self.net(batch)
-        return out[0] if isinstance(out, (tuple, list)) else out
+        return predictions(self.net(batch))
+
+
+def predictions(out: torch.Tensor | tuple | list) -> torch.Tensor:
+    """The raw predictions of the network's output: outside export mode it also returns the head's features."""
+    return out[0] if isinstance(out, (tuple, list)) else out
 
 
 class TorchEngine:
     name = "torch"
 
-    def __init__(self, net: torch.nn.Module) -> None:
+    def __init__(self, net: torch.nn.Module, half: bool) -> None:
         self.net = net
+        self.precision = "f16" if half else "f32"
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        out = self.net(batch)
-        return out[0] if isinstance(out, (tuple, list)) else out
+        return predictions(self.net(batch))
 
 
 def openvino_model_path(checkpoint: Path) -> Path:
@@ -148,7 +153,6 @@ class OpenVinoEngine:
             config["INFERENCE_NUM_THREADS"] = threads
         self.compiled = openvino.Core().compile_model(str(path), "CPU", config)
         self.precision = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
-        self.model_path = path
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         result = self.compiled(batch.contiguous().numpy())

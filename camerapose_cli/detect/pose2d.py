@@ -102,10 +102,8 @@ class PoseDetector:
         self.engine: PoseEngine
         if resolve_backend(backend, self.device) == "openvino":
             self.engine = OpenVinoEngine(net, Path(model_path), threads)
-            self.precision = self.engine.precision
         else:
-            self.engine = TorchEngine(net)
-            self.precision = "f16" if self.half else "f32"
+            self.engine = TorchEngine(net, self.half)
         self.imgsz = int(np.ceil(imgsz / self.stride) * self.stride)
         self.conf, self.iou, self.max_det = conf, iou, max_det
         self.end2end = bool(getattr(net, "end2end", False))
@@ -125,6 +123,10 @@ class PoseDetector:
             max_det=config.max_det,
             threads=config.threads,
         )
+
+    @property
+    def precision(self) -> str:
+        return self.engine.precision
 
     def geometry(self, width: int, height: int) -> LetterboxGeometry:
         return letterbox_geometry(width, height, self.imgsz, self.stride)

@@ -33,6 +33,7 @@ from scipy.signal import savgol_filter
 
 import camerapose_cli
 from camerapose_cli.config import load_preset
+from camerapose_cli.core.device import resolve_device
 from camerapose_cli.core.skeleton import H36M17_BONES
 from camerapose_cli.io.resources import shipped_dir
 from camerapose_cli.io.schema import read_keypoints2d
@@ -160,10 +161,11 @@ def real_rows(single_path: Path, temporal_path: Path) -> None:
             )
 
 
-def throughput(single_path: Path, temporal_path: Path) -> None:
+def throughput(single_path: Path, temporal_path: Path, device: str) -> None:
     preset = load_preset("default")
-    single = load_lifter(single_path)
-    temporal = load_temporal(temporal_path).use_base(single)
+    on = resolve_device(device)
+    single = load_lifter(single_path).to(on)
+    temporal = load_temporal(temporal_path).to(on).use_base(single)
     rng = np.random.default_rng(0)
     tracks, frames = 100, 1000
     keypoints = np.concatenate(
@@ -173,7 +175,12 @@ def throughput(single_path: Path, temporal_path: Path) -> None:
     table = clip_table(with_conf, np.ones(len(keypoints), bool), torch.tensor([1280, 720]), 30.0)
     table.track_id[:] = np.repeat(np.arange(tracks), frames)
     table.frame[:] = np.tile(np.arange(frames), tracks)
-    print("\n3. lift_tracks throughput on this CPU (default [lift] settings, 100 tracks x 1,000 frames)")
+    where = (
+        f"{on}, {torch.cuda.get_device_name(on)}"
+        if on.type == "cuda"
+        else f"the CPU, {torch.get_num_threads()} threads"
+    )
+    print(f"\n3. lift_tracks throughput on {where} (default [lift] settings, 100 tracks x 1,000 frames)")
     for name, model in (("single-frame", None), ("temporal", temporal)):
         lift_tracks(table, single, model, preset.lift)  # warm-up
         start = time.perf_counter()
@@ -189,13 +196,14 @@ def main() -> None:
     parser.add_argument("--max-frames", type=int, default=300, help="longest piece of a clip filmed as one track")
     parser.add_argument("--skip", nargs="*", default=[], choices=["accuracy", "real", "speed"])
     parser.add_argument("--cameras", default="default", help="preset whose [synth] cameras film the mocap tracks")
+    parser.add_argument("--device", default="cpu", help="where the throughput part runs: cpu, cuda, cuda:N")
     args = parser.parse_args()
     if "accuracy" not in args.skip:
         accuracy_table(args.single, args.temporal, args.max_frames, args.cameras)
     if "real" not in args.skip:
         real_rows(args.single, args.temporal)
     if "speed" not in args.skip:
-        throughput(args.single, args.temporal)
+        throughput(args.single, args.temporal, args.device)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 import torch
 from conftest import ARCHIVE, require_shared, run_cli
@@ -75,3 +78,66 @@ def test_eval_on_cuda_matches_the_cpu():
     assert cuda["poses"] == cpu["poses"]  # the same views: drawn on the CPU either way
     for key in ("mpjpe_mm", "pa_mpjpe_mm", "limb_mpjpe_mm"):
         assert cuda[key] == pytest.approx(cpu[key], abs=0.05)
+
+
+@gpu
+def test_extract_on_cuda_in_fp16_finds_the_same_keypoints_as_the_cpu(shared_videos, tmp_path):
+    import camerapose_cli
+    from camerapose_cli.io.schema import read_keypoints2d
+
+    video = shared_videos / "courtyard_dribble_40f.mp4"
+    runs = {d: tmp_path / d for d in ("cpu", "cuda")}
+    for device, out in runs.items():
+        summary = camerapose_cli.extract(video, out, device=device, backend="torch")
+        assert summary.outcomes[0].status == "done"
+    cpu, cuda = (read_keypoints2d(runs[d] / "keypoints2d" / f"{video.name}.parquet") for d in runs)
+    assert abs(len(cuda) - len(cpu)) <= 0.05 * len(cpu)
+    gaps = []
+    for frame in np.unique(cpu.frame):
+        ours = cuda.keypoints[cuda.frame == frame, :, :2]
+        for person in cpu.keypoints[cpu.frame == frame, :, :2]:
+            if len(ours):
+                gaps.append(np.linalg.norm(ours - person, axis=-1).mean(-1).min())
+    assert np.median(gaps) < 1.0  # fp16 against fp32: rounding, not other people
+
+
+@gpu
+def test_refine_and_lift_on_cuda_match_the_cpu(shared_videos, tmp_path):
+    import camerapose_cli
+    from camerapose_cli.stages.lift import read_camera_joints
+
+    run = tmp_path / "run"
+    camerapose_cli.extract(shared_videos, run, device="cpu")
+    for device in ("cpu", "cuda"):
+        summary = camerapose_cli.lift(run, tmp_path / device, device=device)
+        assert summary.failed == 0 and summary.count("done") > 0
+    for table in sorted((tmp_path / "cpu" / "keypoints3d").glob("*.parquet")):
+        cpu, cuda = read_camera_joints(table), read_camera_joints(tmp_path / "cuda" / "keypoints3d" / table.name)
+        assert np.nanmax(np.abs(cpu - cuda)) < 0.005  # metres: float rounding across devices
+
+
+@gpu
+def test_train_on_cuda_gives_the_metrics_of_the_cpu(bandai, tmp_path):
+    from camerapose_cli.config import load_preset
+    from camerapose_cli.training.loop import train_lifter
+    from camerapose_cli.training.splits import split_clips
+
+    preset = load_preset("default")
+    splits = split_clips(bandai.names, preset.mocap)
+    args = (bandai, splits["train"][:200], splits["val"][:20], preset.synth, preset.lifter_noise)
+    reports = {}
+    for name, device, seed in (("cpu", "cpu", 0), ("cpu seed 1", "cpu", 1), ("cuda", "cuda", 0)):
+        config = preset.train.with_values(
+            steps=300, batch_size=256, hidden=128, blocks=1, val_every=100, val_samples=1024, device=device, seed=seed
+        )
+        train_lifter(*args, config, tmp_path / name)
+        reports[name] = json.loads((tmp_path / name / "report.json").read_text())["validation"][-1]
+    # Dropout and float rounding differ between devices, so the runs part ways: "the same within noise" means no
+    # further apart than two CPU runs with other seeds (and 3% for two seeds that land close by chance).
+    for key in ("mpjpe_mm", "pa_mpjpe_mm"):
+        cpu, cuda, seed_gap = (
+            reports["cpu"][key],
+            reports["cuda"][key],
+            abs(reports["cpu seed 1"][key] - reports["cpu"][key]),
+        )
+        assert abs(cuda - cpu) <= max(2 * seed_gap, 0.03 * cpu), (key, reports)

@@ -108,6 +108,7 @@ class PoseDetector:
         self.conf, self.iou, self.max_det = conf, iou, max_det
         self.end2end = bool(getattr(net, "end2end", False))
         self.model_path = Path(model_path)
+        self._upload_stream: torch.cuda.Stream | None = None
 
     @classmethod
     def from_config(cls, model_path: Path, config: ExtractSection) -> PoseDetector:
@@ -131,15 +132,35 @@ class PoseDetector:
     def geometry(self, width: int, height: int) -> LetterboxGeometry:
         return letterbox_geometry(width, height, self.imgsz, self.stride)
 
+    def upload(self, frames: np.ndarray) -> torch.Tensor:
+        """RGB frames (B, H, W, 3) uint8 as a tensor on the detector's device, ready for `detect`.
+
+        On CUDA the copy goes through pinned memory on a stream of its own and is complete when this returns, so
+        a decoding thread can call it while the GPU works on the previous batch; on the CPU it shares the memory.
+        """
+        tensor = torch.from_numpy(frames)
+        if self.device.type != "cuda":
+            return tensor
+        if self._upload_stream is None:
+            self._upload_stream = torch.cuda.Stream(self.device)
+        with torch.cuda.stream(self._upload_stream):
+            on_device = tensor.pin_memory().to(self.device, non_blocking=True)
+        self._upload_stream.synchronize()
+        return on_device
+
     @torch.inference_mode()
-    def detect(self, frames: np.ndarray, geometry: LetterboxGeometry) -> list[FrameDetections]:
-        """Detect people in RGB frames (B, H, W, 3) already resized to `geometry.resized`."""
+    def detect(self, frames: np.ndarray | torch.Tensor, geometry: LetterboxGeometry) -> list[FrameDetections]:
+        """Detect people in RGB frames (B, H, W, 3) already resized to `geometry.resized` (numpy, or `upload`'s)."""
         from ultralytics.utils import nms
 
         expected = (geometry.resized[1], geometry.resized[0])
-        if frames.shape[1:3] != expected:
-            raise ValueError(f"frames are {frames.shape[1:3]}, expected {expected} (height, width)")
-        batch = torch.from_numpy(frames).to(self.device, non_blocking=True).permute(0, 3, 1, 2)
+        if tuple(frames.shape[1:3]) != expected:
+            raise ValueError(f"frames are {tuple(frames.shape[1:3])}, expected {expected} (height, width)")
+        if isinstance(frames, np.ndarray):
+            frames = self.upload(frames)
+        elif frames.device.type == "cuda":  # made on the upload stream: keep its memory until this stream is done
+            frames.record_stream(torch.cuda.current_stream(frames.device))
+        batch = frames.to(self.device).permute(0, 3, 1, 2)
         batch = batch.half() if self.half else batch.float()
         left, top = geometry.pad
         right = geometry.padded[0] - geometry.resized[0] - left
@@ -148,7 +169,10 @@ class PoseDetector:
         batch = batch / 255.0
         preds = self.engine(batch)
         kept = nms.non_max_suppression(preds, self.conf, self.iou, max_det=self.max_det, nc=1, end2end=self.end2end)
-        return [self._to_detections(p.float().cpu().numpy(), geometry) for p in kept]
+        # One copy back for the whole batch: on CUDA each copy waits for the GPU.
+        rows = torch.cat(kept).float().cpu().numpy()
+        ends = np.cumsum([len(p) for p in kept])
+        return [self._to_detections(p, geometry) for p in np.split(rows, ends[:-1])]
 
     @staticmethod
     def _to_detections(pred: np.ndarray, geometry: LetterboxGeometry) -> FrameDetections:

@@ -133,8 +133,9 @@ class ExtractStage(Stage):
         writer = Keypoints2DWriter(path)
         try:
             batches = iter_frame_batches(info, self.config.batch_size, geometry.resized, decoder)
-            for batch in prefetch(batches, self.config.prefetch_batches):
-                detections = self.detector.detect(batch.frames, geometry)
+            uploaded = ((batch, self.detector.upload(batch.frames)) for batch in batches)  # in the decoding thread
+            for batch, frames in prefetch(uploaded, self.config.prefetch_batches):
+                detections = self.detector.detect(frames, geometry)
                 writer.append(frame_rows(job.rel, info, batch, detections, tracker, scale))
                 frames_seen += len(batch.indices)
                 used = batch.decoder

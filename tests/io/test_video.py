@@ -48,6 +48,21 @@ def test_resize_at_decode_keeps_display_orientation():
     assert batch.frames.dtype == np.uint8
 
 
+def test_pyav_frames_are_the_frames_ultralytics_predicts_on():
+    """Ultralytics reads video with OpenCV and resizes with cv2.INTER_LINEAR; the PyAV path must give the same
+    pixels, so that the detector's keypoints agree with its predictor's."""
+    import cv2
+
+    require_shared(COURTYARD)
+    batch = next(iter_frame_batches(probe(COURTYARD), 6, size=(360, 640), decoder="pyav"))
+    capture = cv2.VideoCapture(str(COURTYARD))
+    for frame in batch.frames:
+        ok, bgr = capture.read()
+        assert ok
+        expected = cv2.resize(bgr, (360, 640), interpolation=cv2.INTER_LINEAR)[..., ::-1]
+        assert np.abs(frame.astype(np.int16) - expected).mean() < 0.5
+
+
 @pytest.mark.parametrize("degrees", [90, 180, 270])
 @pytest.mark.parametrize("decoder", ["decord", "pyav"])
 def test_rotation_metadata_is_honoured(tmp_path, monkeypatch, degrees, decoder):

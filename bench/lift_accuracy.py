@@ -1,6 +1,8 @@
 """The lifter against the issue's targets, in one run: held-out mocap accuracy, throughput, COCO coverage.
 
-    python bench/lift_accuracy.py [--weights weights/lifter.pt] [--stride 5]
+    python bench/lift_accuracy.py [--weights weights/lifter.pt] [--stride 5] [--mirror]
+
+Everything lifts as the default preset does; `--mirror` turns on [lift] mirror_average (docs/method.md).
 
 1. Held-out Bandai clips (whole clips of trained motions, and whole held-out motions: dance, fighting),
    filmed by seeded virtual cameras: MPJPE / PA-MPJPE with exact 2D and with 2D noise of 2% of the height.
@@ -34,8 +36,10 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, default=default_weights("lifter"))
     parser.add_argument("--stride", type=int, default=5)
     parser.add_argument("--rows", type=int, default=262_144, help="rows for the throughput run")
+    parser.add_argument("--mirror", action="store_true", help="average each lift with its mirror image's")
     args = parser.parse_args()
     preset = load_preset("default")
+    mirror = args.mirror or preset.lift.mirror_average
     model = load_lifter(args.weights)
     archive = SHARED / "mocap" / "bandai_motion.tar.xz"
     print(
@@ -46,7 +50,9 @@ def main() -> None:
     for split in ("test_seen", "test_unseen"):
         bodies = mocap_test_bodies(archive, split, preset.mocap, args.stride)
         for noise, target in ((0.0, "<= 45 / <= 35"), (0.02, "<= 60")):
-            r = evaluate_on_bodies(model, bodies, preset.synth, preset.lifter_noise, noise_frac=noise, seed=0)
+            r = evaluate_on_bodies(
+                model, bodies, preset.synth, preset.lifter_noise, noise_frac=noise, seed=0, mirror=mirror
+            )
             label = f"{split:11s} {len(bodies):6d} poses, noise {noise:.0%}"
             print(f"   {label:40s} {r['mpjpe_mm']:6.1f}   {r['pa_mpjpe_mm']:6.1f}    {target}")
 
@@ -57,9 +63,11 @@ def main() -> None:
     ).astype(np.float32)
     width, height = np.full(args.rows, 1920), np.full(args.rows, 1080)
     params = preset.lift
-    lift_keypoints(model, keypoints[:4096], width[:4096], height[:4096], params.fov_deg, params.batch_size)
+    lift_keypoints(
+        model, keypoints[:4096], width[:4096], height[:4096], params.fov_deg, params.batch_size, mirror=mirror
+    )
     started = time.perf_counter()
-    lift_keypoints(model, keypoints, width, height, params.fov_deg, params.batch_size)
+    lift_keypoints(model, keypoints, width, height, params.fov_deg, params.batch_size, mirror=mirror)
     seconds = time.perf_counter() - started
     print(
         f"   {args.rows / seconds:,.0f} person-frames/s ({args.rows} rows, batch {params.batch_size})   target >= 50,000"
@@ -67,7 +75,7 @@ def main() -> None:
 
     print("\n3. COCO annotations (real people, poses the mocap lacks)")
     coco = read_coco_keypoints(SHARED / "coco" / "test_coco.json", min_keypoints=8)
-    result = lift_keypoints(model, coco.keypoints, coco.width, coco.height, params.fov_deg, 1024)
+    result = lift_keypoints(model, coco.keypoints, coco.width, coco.height, params.fov_deg, 1024, mirror=mirror)
     labelled = coco.keypoints[..., 2] > 0
     tall = np.array([np.ptp(k[mask, 1]) for k, mask in zip(coco.keypoints, labelled)])
     asym = limb_asymmetry(torch.from_numpy(result.pose)).numpy()

@@ -322,7 +322,15 @@ def evaluate(
         groups = np.full(len(bodies), "h36m", dtype=object)
 
     def measure(points: np.ndarray) -> dict:
-        return evaluate_on_bodies(model, points, preset.synth, preset.lifter_noise, noise_frac=noise, seed=seed)
+        return evaluate_on_bodies(
+            model,
+            points,
+            preset.synth,
+            preset.lifter_noise,
+            noise_frac=noise,
+            seed=seed,
+            mirror=preset.lift.mirror_average,
+        )
 
     result = {**measure(bodies), "source": source, "weights": str(weights), "noise_frac": noise, "stride": stride}
     if by_group:
@@ -449,4 +457,7 @@ def lift_arrays(
     model = load_lifter(_existing_file(weights, default_weights("lifter"), "--weights"))
     n = len(keypoints)
     width, height = np.broadcast_to(width, (n,)), np.broadcast_to(height, (n,))
-    return lift_keypoints(model, np.asarray(keypoints, np.float32), width, height, config.fov_deg, config.batch_size)
+    keypoints = np.asarray(keypoints, np.float32)
+    return lift_keypoints(
+        model, keypoints, width, height, config.fov_deg, config.batch_size, mirror=config.mirror_average
+    )

@@ -167,6 +167,7 @@ class LiftSection(DeviceChoice):
     batch_size: int = Field(ge=1)
     fov_deg: float = Field(gt=0, lt=180)
     temporal: bool
+    mirror_average: bool
     temporal_min_frames: int = Field(ge=1)
     max_gap_frames: int = Field(ge=0)
     person_height_m: float = Field(ge=0, le=3)

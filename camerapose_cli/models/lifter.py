@@ -10,12 +10,22 @@ The input is one person's COCO-17 keypoints, normalized by their 2D box, with th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
-from camerapose_cli.core.skeleton import COCO_FROM_BODY, NUM_BODY_POINTS, NUM_COCO_JOINTS, NUM_H36M_JOINTS
+from camerapose_cli.core.skeleton import (
+    BODY_FLIP,
+    COCO17_FLIP,
+    COCO_FROM_BODY,
+    NUM_BODY_POINTS,
+    NUM_COCO_JOINTS,
+    NUM_H36M_JOINTS,
+)
+
+MIRROR_X = (-1.0, 1.0, 1.0)  # a left-right mirror: x negated (normalized 2D with confidence, or 3D)
 
 
 @dataclass(frozen=True)
@@ -135,3 +145,18 @@ class Lifter(nn.Module):
         state = {k: v.float() for k, v in checkpoint["state_dict"].items()}
         model.load_state_dict(state)
         return model.eval()
+
+
+def mirror_average(predict: Callable[[torch.Tensor], LifterOutput], inputs: torch.Tensor) -> LifterOutput:
+    """Test-time mirroring: the mean of the prediction for lifter inputs (..., 17, 3) and the mirror image of the
+    prediction for their mirrored copy (left and right swapped, x negated). Training mirrors half the bodies
+    ([synth] flip_prob), so both are poses the lifter knows; the mean cancels part of its left-right bias
+    (docs/experiments.md). Works for any lifter whose output is a LifterOutput, at twice the compute."""
+    sign = inputs.new_tensor(MIRROR_X)
+    direct = predict(inputs)
+    mirrored = predict(inputs[..., list(COCO17_FLIP), :] * sign)
+    return LifterOutput(
+        (direct.body + mirrored.body[:, list(BODY_FLIP)] * sign) / 2,
+        (direct.log_depth_ratio + mirrored.log_depth_ratio) / 2,
+        (direct.root_xy + mirrored.root_xy * sign[:2]) / 2,
+    )

@@ -27,7 +27,7 @@ from camerapose_cli.io.resources import file_sha256
 from camerapose_cli.io.schema import KeypointTable, keypoints3d_table, read_keypoints2d, write_parquet
 from camerapose_cli.io.video import probe
 from camerapose_cli.models.checkpoints import load_lifter, load_temporal
-from camerapose_cli.models.lifter import Lifter, LifterOutput
+from camerapose_cli.models.lifter import Lifter, LifterOutput, mirror_average
 from camerapose_cli.models.temporal import TemporalLifter
 from camerapose_cli.progress import Reporter
 from camerapose_cli.stages.base import Job, Stage
@@ -49,13 +49,20 @@ class LiftResult:
 
 
 def lift_keypoints(
-    model: Lifter, keypoints: np.ndarray, width: np.ndarray, height: np.ndarray, fov_deg: float, batch_size: int
+    model: Lifter,
+    keypoints: np.ndarray,
+    width: np.ndarray,
+    height: np.ndarray,
+    fov_deg: float,
+    batch_size: int,
+    *,
+    mirror: bool = False,
 ) -> LiftResult:
     """Lift COCO-17 keypoints (N, 17, 3: x, y, conf in pixels) of frames of the given sizes, focal length
-    from the field of view, principal point at the image centre."""
+    from the field of view, principal point at the image centre; `mirror`: average with the mirrored input's."""
     focal = focal_from_fov(width, height, fov_deg).astype(np.float32)
     principal = np.stack([width, height], -1).astype(np.float32) / 2
-    return lift_with_intrinsics(model, keypoints, focal, principal, batch_size)
+    return lift_with_intrinsics(model, keypoints, focal, principal, batch_size, mirror=mirror)
 
 
 def _to_camera(
@@ -109,10 +116,16 @@ def _tensor(a: np.ndarray, device: torch.device = CPU) -> torch.Tensor:
 
 @torch.inference_mode()
 def lift_with_intrinsics(
-    model: Lifter, keypoints: np.ndarray, focal: np.ndarray, principal: np.ndarray, batch_size: int
+    model: Lifter,
+    keypoints: np.ndarray,
+    focal: np.ndarray,
+    principal: np.ndarray,
+    batch_size: int,
+    *,
+    mirror: bool = False,
 ) -> LiftResult:
     """Lift COCO-17 keypoints (N, 17, 3) px seen by cameras of known focal length (N,) and principal point (N, 2),
-    frame by frame, on the model's device."""
+    frame by frame, on the model's device; `mirror`: averaged with the mirrored input's (`mirror_average`)."""
     parts: list[dict[str, torch.Tensor]] = []
     device = module_device(model)
     focal_all, principal_all, kp_all = _tensor(focal, device), _tensor(principal, device), _tensor(keypoints, device)
@@ -120,7 +133,8 @@ def lift_with_intrinsics(
         kp = kp_all[start : start + batch_size]
         focal, principal = focal_all[start : start + batch_size], principal_all[start : start + batch_size]
         inputs, centre, scale, rotation = lifter_inputs(kp[..., :2], kp[..., 2], focal, principal)
-        parts.append(_to_camera(model(inputs), kp, focal, principal, centre, scale, rotation))
+        out = mirror_average(model, inputs) if mirror else model(inputs)
+        parts.append(_to_camera(out, kp, focal, principal, centre, scale, rotation))
     return _result(parts)
 
 
@@ -132,11 +146,13 @@ def lift_sequence(
     focal: np.ndarray,
     principal: np.ndarray,
     batch_size: int,
+    *,
+    mirror: bool = False,
 ) -> LiftResult:
     """Lift one track with the temporal lifter: keypoints (T, 17, 3) px on consecutive frames, `present` (T,) False
     where the detector missed the person (those frames are interpolated, confidence 0, as in training). The ends
     are padded by repeating the first and last frames; at most `batch_size` frames go through at a time, on the
-    model's device."""
+    model's device; `mirror`: averaged with the mirrored track's (`mirror_average`)."""
     device = module_device(model)
     detected = torch.from_numpy(present).to(device)
     kp = fill_gaps(_tensor(keypoints, device)[None], detected[None])[0]
@@ -149,7 +165,9 @@ def lift_sequence(
     parts = []
     for start in range(0, len(kp), batch_size):
         stop = min(start + batch_size, len(kp))
-        out = model(padded[None, start : stop + 2 * half], mask[None, start : stop + 2 * half])
+        window = padded[None, start : stop + 2 * half]
+        present_window = mask[None, start : stop + 2 * half]
+        out = mirror_average(lambda x: model(x, present_window), window) if mirror else model(window, present_window)
         rows = slice(start, stop)
         parts.append(
             _to_camera(out, kp[rows], focal_t[rows], principal_t[rows], centre[rows], scale[rows], rotation[rows])
@@ -196,12 +214,16 @@ def lift_tracks(
             present[slot] = True
             dense_focal = np.full(len(dense), focal[rows[0]], np.float32)
             dense_principal = np.repeat(principal[rows[:1]], len(dense), 0)
-            lifted = lift_sequence(temporal, dense, present, dense_focal, dense_principal, config.batch_size)
+            lifted = lift_sequence(
+                temporal, dense, present, dense_focal, dense_principal, config.batch_size, mirror=config.mirror_average
+            )
             _write_rows(result, rows, lifted, slot)
             used[rows] = "temporal"
     rest = np.flatnonzero(used == "single")
     if len(rest):
-        lifted = lift_with_intrinsics(single, table.keypoints[rest], focal[rest], principal[rest], config.batch_size)
+        lifted = lift_with_intrinsics(
+            single, table.keypoints[rest], focal[rest], principal[rest], config.batch_size, mirror=config.mirror_average
+        )
         _write_rows(result, rest, lifted, np.arange(len(rest)))
     return result, used
 

@@ -27,7 +27,7 @@ from camerapose_cli.core.skeleton import COCO_FROM_BODY, H36M17_JOINTS, NUM_COCO
 from camerapose_cli.errors import InputError
 from camerapose_cli.io.mocap import load_mocap
 from camerapose_cli.io.schema import KeypointTable
-from camerapose_cli.models.lifter import Lifter
+from camerapose_cli.models.lifter import Lifter, mirror_average
 from camerapose_cli.models.refiner import Refiner
 from camerapose_cli.models.temporal import TemporalLifter
 from camerapose_cli.stages.lift import lift_tracks
@@ -49,9 +49,11 @@ def evaluate_on_bodies(
     *,
     noise_frac: float,
     seed: int,
+    mirror: bool = False,
 ) -> dict[str, Any]:
     """Film bodies (N, 21, 3) with seeded virtual cameras and report the MPJPE family (mm) and per-joint errors.
-    `noise_frac` > 0: Gaussian 2D noise of that sigma (fraction of the person's extent), no dropped joints."""
+    `noise_frac` > 0: Gaussian 2D noise of that sigma (fraction of the person's extent), no dropped joints.
+    `mirror`: the lifter's output averaged with its mirrored input's, as `lift` does with [lift] mirror_average."""
     noise = noise_cfg.with_values(noise_frac=(noise_frac, noise_frac), drop_prob=(0.0, 0.0)) if noise_frac > 0 else None
     gen = torch.Generator().manual_seed(seed)
     sums: dict[str, float] = {}
@@ -63,7 +65,7 @@ def evaluate_on_bodies(
     for start in range(0, len(points), EVAL_BATCH):
         # Drawn on the CPU, where the seeded generator is, so every device films the same views.
         chunk = to_device(make_batch(points[start : start + EVAL_BATCH], synth_cfg, gen, noise, augment=False), device)
-        out = model(chunk.inputs)
+        out = mirror_average(model, chunk.inputs) if mirror else model(chunk.inputs)
         n = len(chunk.inputs)
         for key, value in evaluate_lifter(model, chunk, out).items():
             sums[key] = sums.get(key, 0.0) + value * n

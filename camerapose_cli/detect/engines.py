@@ -1,9 +1,10 @@
 """Inference engines for the YOLO pose network: PyTorch on any device, or OpenVINO on the CPU.
 
-Both take a letterboxed batch (B, 3, H, W) scaled to [0, 1] and return the raw predictions (B, 5 + 51, anchors)
-that Ultralytics' NMS expects, so everything after the network is shared. The OpenVINO model is converted
-from the loaded checkpoint once, offline, into the cache folder (`~/.cache/camerapose` or $CAMERAPOSE_CACHE)
-and compiled once per process.
+Both take a letterboxed batch of uint8 RGB frames (B, H, W, 3) and return the raw predictions (B, 5 + 51, anchors)
+that Ultralytics' NMS expects, so everything before and after the network is shared. Each scales the pixels to
+[0, 1] channels-first itself: PyTorch on the batch's device, OpenVINO inside the compiled model. The OpenVINO
+model is converted from the loaded checkpoint once, offline, into the cache folder (`~/.cache/camerapose` or
+$CAMERAPOSE_CACHE) and compiled once per process.
 """
 
 from __future__ import annotations
@@ -98,8 +99,10 @@ class TorchEngine:
         self.net = net
         self.precision = "f16" if half else "f32"
 
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        return predictions(self.net(batch))
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        batch = frames.permute(0, 3, 1, 2)  # kept channels-last in memory: faster convolutions on the CPU here
+        batch = batch.half() if self.precision == "f16" else batch.float()
+        return predictions(self.net(batch / 255.0))
 
 
 def openvino_model_path(checkpoint: Path) -> Path:
@@ -137,6 +140,19 @@ def convert_to_openvino(net: torch.nn.Module, target: Path) -> Path:
     return target
 
 
+def with_pixel_input(model):
+    """The converted network taking uint8 RGB frames (B, H, W, 3): the scaling to [0, 1] and the transpose to
+    channels-first run inside the compiled model, fused, instead of in PyTorch before it (0.7 ms per frame here)."""
+    from openvino import Layout, Type
+    from openvino.preprocess import PrePostProcessor
+
+    steps = PrePostProcessor(model)
+    steps.input().tensor().set_element_type(Type.u8).set_layout(Layout("NHWC"))
+    steps.input().model().set_layout(Layout("NCHW"))
+    steps.input().preprocess().convert_element_type(Type.f32).scale(255.0)
+    return steps.build()
+
+
 class OpenVinoEngine:
     """The network compiled by OpenVINO for the CPU, at the precision it picks there (bf16 on CPUs with bf16
     instructions, fp32 elsewhere: `precision`)."""
@@ -151,9 +167,10 @@ class OpenVinoEngine:
         config = {"PERFORMANCE_HINT": "LATENCY"}
         if threads > 0:
             config["INFERENCE_NUM_THREADS"] = threads
-        self.compiled = openvino.Core().compile_model(str(path), "CPU", config)
+        core = openvino.Core()
+        self.compiled = core.compile_model(with_pixel_input(core.read_model(str(path))), "CPU", config)
         self.precision = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
 
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        result = self.compiled(batch.contiguous().numpy())
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        result = self.compiled(frames.contiguous().numpy())
         return torch.from_numpy(result[0].copy())  # the infer request reuses its output buffer

@@ -160,14 +160,11 @@ class PoseDetector:
             frames = self.upload(frames)
         elif frames.device.type == "cuda":  # made on the upload stream: keep its memory until this stream is done
             frames.record_stream(torch.cuda.current_stream(frames.device))
-        batch = frames.to(self.device).permute(0, 3, 1, 2)
-        batch = batch.half() if self.half else batch.float()
         left, top = geometry.pad
         right = geometry.padded[0] - geometry.resized[0] - left
         bottom = geometry.padded[1] - geometry.resized[1] - top
-        batch = torch.nn.functional.pad(batch, (left, right, top, bottom), value=LETTERBOX_FILL)
-        batch = batch / 255.0
-        preds = self.engine(batch)
+        padded = torch.nn.functional.pad(frames.to(self.device), (0, 0, left, right, top, bottom), value=LETTERBOX_FILL)
+        preds = self.engine(padded)
         kept = nms.non_max_suppression(preds, self.conf, self.iou, max_det=self.max_det, nc=1, end2end=self.end2end)
         # One copy back for the whole batch: on CUDA each copy waits for the GPU.
         rows = torch.cat(kept).float().cpu().numpy()

@@ -18,7 +18,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, get_args
 
-import cv2
 import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
@@ -32,7 +31,7 @@ from camerapose_cli.export.formats import EXPORT_FORMATS, ExportFormat
 from camerapose_cli.io.h36m import load_h36m_npz
 from camerapose_cli.io.resources import default_pose_model, sample_images, shipped_dir
 from camerapose_cli.io.schema import KeypointTable
-from camerapose_cli.io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameBatch, MediaInfo
+from camerapose_cli.io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameBatch, MediaInfo, resize_frame
 from camerapose_cli.models.checkpoints import default_weights, load_lifter, load_refiner, load_temporal
 from camerapose_cli.progress import make_reporter
 from camerapose_cli.stages.base import Job, RunSummary, StageSpec, keypoints2d_jobs, run_stage
@@ -418,7 +417,7 @@ def extract_frames(
     parts = [empty_keypoint_table()]
     for start in range(0, len(frames), config.batch_size):
         chunk = frames[start : start + config.batch_size]
-        resized = np.stack([cv2.resize(f, geometry.resized, interpolation=cv2.INTER_LINEAR) for f in chunk])
+        resized = np.stack([resize_frame(f, *geometry.resized) for f in chunk])
         indices = np.arange(start, start + len(chunk), dtype=np.int64)
         batch = FrameBatch(indices, indices / fps, resized)
         parts.append(

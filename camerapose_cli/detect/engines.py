@@ -34,7 +34,7 @@ class PoseEngine(Protocol):
     name: str
     precision: str  # what the network computes in: f32, f16 or bf16
 
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor: ...
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor: ...  # letterboxed uint8 (B, H, W, 3) → predictions
 
 
 def openvino_available() -> bool:

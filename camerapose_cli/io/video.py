@@ -162,7 +162,7 @@ def _open_image(path: Path):
 def _image_batch(info: MediaInfo, size: tuple[int, int] | None) -> FrameBatch:
     frames = np.array(_open_image(info.path), dtype=np.uint8)
     if size is not None:
-        frames = _resized(frames, *size)
+        frames = resize_frame(frames, *size)
     frames = frames[None]
     return FrameBatch(np.zeros(1, np.int64), np.zeros(1, np.float64), frames, "image")
 
@@ -212,7 +212,7 @@ def _iter_pyav(info: MediaInfo, batch_size: int, size: tuple[int, int] | None) -
         with av.open(str(info.path)) as container:
             stream = container.streams.video[0]  # single-threaded: frame threading hides errors at the end
             for frame in container.decode(stream):
-                frames.append(_resized(frame.to_ndarray(format="rgb24"), width, height))
+                frames.append(resize_frame(frame.to_ndarray(format="rgb24"), width, height))
                 times.append(float(frame.time) if frame.time is not None else index / (info.fps or 1.0))
                 index += 1
                 if len(frames) == batch_size:
@@ -224,9 +224,9 @@ def _iter_pyav(info: MediaInfo, batch_size: int, size: tuple[int, int] | None) -
         yield _pyav_batch(index, frames, times, info.rotation)
 
 
-def _resized(image: np.ndarray, width: int, height: int) -> np.ndarray:
+def resize_frame(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """Ultralytics' resize (`cv2.INTER_LINEAR` on the full-size RGB frame), so the detector sees what its predictor
-    would; also faster here than PyAV's scaled conversion (docs/performance.md)."""
+    would; for PyAV also faster here than its own scaled conversion (docs/performance.md)."""
     if image.shape[1] == width and image.shape[0] == height:
         return image
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)

@@ -154,11 +154,12 @@ def time_split(model_path: Path, video: Path, imgsz: int, backends: tuple[str, .
         detector = PoseDetector.from_config(model_path, config.with_values(backend=backend))
         geometry = detector.geometry(info.width, info.height)
         if not split:
-            for decoder in ("decord", "pyav"):
+            for decoder, threads in (("decord", 1), ("pyav", 1), ("pyav", config.decode_threads)):
                 started = time.perf_counter()
-                batches = list(iter_frame_batches(info, config.batch_size, geometry.resized, decoder))
+                batches = list(iter_frame_batches(info, config.batch_size, geometry.resized, decoder, threads))
                 frames = sum(len(b.indices) for b in batches)
-                split[f"decode ({decoder})"] = (time.perf_counter() - started) * 1000 / frames
+                label = decoder if decoder == "decord" else f"{decoder}, {threads or 'auto'} thread(s)"
+                split[f"decode ({label})"] = (time.perf_counter() - started) * 1000 / frames
         detector.detect(batches[0].frames, geometry)  # warm-up
         started = time.perf_counter()
         detections = [detector.detect(batch.frames, geometry) for batch in batches]

@@ -64,7 +64,7 @@ class Section(BaseModel):
 
 class ExtractSection(Section):
     NOT_IN_FINGERPRINT: ClassVar[frozenset[str]] = frozenset(
-        {"pose_model", "batch_size", "prefetch_batches", "threads", "mmap_threshold_mb"}
+        {"pose_model", "batch_size", "prefetch_batches", "threads", "decode_threads", "mmap_threshold_mb"}
     )
     pose_model: str
     imgsz: int = Field(ge=32)
@@ -79,6 +79,7 @@ class ExtractSection(Section):
     prefetch_batches: int = Field(ge=0)
     threads: int = Field(ge=0)
     decord_max_mb: float = Field(ge=0)
+    decode_threads: int = Field(ge=0)
     mmap_threshold_mb: float = Field(ge=0, le=32)
 
     @field_validator("device")

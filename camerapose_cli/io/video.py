@@ -125,14 +125,19 @@ def choose_decoder(info: MediaInfo, size: tuple[int, int] | None, decord_max_mb:
 
 
 def iter_frame_batches(
-    info: MediaInfo, batch_size: int, size: tuple[int, int] | None = None, decoder: Decoder | None = None
+    info: MediaInfo,
+    batch_size: int,
+    size: tuple[int, int] | None = None,
+    decoder: Decoder | None = None,
+    threads: int = 1,
 ) -> Iterator[FrameBatch]:
     """Decode `info.path` in order, `batch_size` frames at a time, resized to `size` = (width, height) if given.
 
     decord by default, PyAV where decord cannot open the file or with `decoder="pyav"` (`choose_decoder` says
-    which keeps memory bounded). PyAV holds one batch at a time, whatever the video's length. Raises
-    DecordError when decord fails part-way (the caller decodes again with PyAV, so that every frame of one
-    output comes from one decoder), InputError on other failures.
+    which keeps memory bounded). PyAV holds one batch at a time, whatever the video's length, and decodes with
+    `threads` frame threads (0: FFmpeg's choice, one per core). Raises DecordError when decord fails part-way
+    (the caller decodes again with PyAV, so that every frame of one output comes from one decoder), InputError
+    on other failures.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -146,7 +151,7 @@ def iter_frame_batches(
         except Exception:  # decord can't open some containers/codecs; PyAV can
             reader = None
     if reader is None:
-        yield from _iter_pyav(info, batch_size, size)
+        yield from _iter_pyav(info, batch_size, size, threads)
     else:
         yield from _iter_decord(reader, info, batch_size)
 
@@ -203,25 +208,44 @@ def _iter_decord(reader, info: MediaInfo, batch_size: int) -> Iterator[FrameBatc
         yield FrameBatch(indices, times, frames, "decord")
 
 
-def _iter_pyav(info: MediaInfo, batch_size: int, size: tuple[int, int] | None) -> Iterator[FrameBatch]:
+def _iter_pyav(info: MediaInfo, batch_size: int, size: tuple[int, int] | None, threads: int) -> Iterator[FrameBatch]:
     width, height = _coded_size(info, size)
     frames: list[np.ndarray] = []
     times: list[float] = []
     index = 0
+    last_pts = None
     try:
         with av.open(str(info.path)) as container:
-            stream = container.streams.video[0]  # single-threaded: frame threading hides errors at the end
+            stream = container.streams.video[0]
+            if threads != 1:
+                stream.thread_type = "FRAME"
+                stream.thread_count = threads
             for frame in container.decode(stream):
                 frames.append(resize_frame(frame.to_ndarray(format="rgb24"), width, height))
                 times.append(float(frame.time) if frame.time is not None else index / (info.fps or 1.0))
+                last_pts = frame.pts
                 index += 1
                 if len(frames) == batch_size:
                     yield _pyav_batch(index, frames, times, info.rotation)
                     frames, times = [], []
+        if threads != 1 and index < info.frame_count:
+            _check_tail(info.path, last_pts)
     except av.error.FFmpegError as exc:
         raise InputError(f"decoding failed at frame {index} ({_ffmpeg_reason(exc)})") from None
     if frames:
         yield _pyav_batch(index, frames, times, info.rotation)
+
+
+def _check_tail(path: Path, last_pts: int | None) -> None:
+    """Decode the end of a video again on one thread, from the keyframe before `last_pts`, and raise what that
+    decoder raises. Frame threading drops a damaged last packet silently (a truncated file ends early without an
+    error), so a threaded decode that stops short of the container's frame count asks the plain decoder."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        if last_pts is not None:
+            container.seek(last_pts, stream=stream, backward=True, any_frame=False)
+        for _ in container.decode(stream):
+            pass
 
 
 def resize_frame(image: np.ndarray, width: int, height: int) -> np.ndarray:

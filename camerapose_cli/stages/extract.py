@@ -132,7 +132,9 @@ class ExtractStage(Stage):
         frames_seen, used = 0, decoder
         writer = Keypoints2DWriter(path)
         try:
-            batches = iter_frame_batches(info, self.config.batch_size, geometry.resized, decoder)
+            batches = iter_frame_batches(
+                info, self.config.batch_size, geometry.resized, decoder, self.config.decode_threads
+            )
             uploaded = ((batch, self.detector.upload(batch.frames)) for batch in batches)  # in the decoding thread
             for batch, frames in prefetch(uploaded, self.config.prefetch_batches):
                 detections = self.detector.detect(frames, geometry)

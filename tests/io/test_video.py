@@ -119,3 +119,40 @@ def test_probe_errors_are_one_line(tmp_path):
         with pytest.raises(InputError, match=fragment) as err:
             probe(tmp_path / name)
         assert "\n" not in str(err.value)
+
+
+def decode_all(info, threads: int):
+    batches = list(iter_frame_batches(info, 8, size=(360, 640), decoder="pyav", threads=threads))
+    return (
+        np.concatenate([b.indices for b in batches]),
+        np.concatenate([b.times for b in batches]),
+        np.concatenate([b.frames for b in batches]),
+    )
+
+
+def test_frame_threads_give_the_single_threaded_frames():
+    require_shared(COURTYARD)
+    info = probe(COURTYARD)
+    single, threaded = decode_all(info, threads=1), decode_all(info, threads=0)
+    assert len(single[0]) == 40
+    for a, b in zip(single, threaded):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("threads", [1, 0, 2])
+def test_a_truncated_video_fails_at_the_same_frame_with_or_without_frame_threads(tmp_path, threads):
+    """Frame threading drops a cut-off last packet without an error; the tail check must still report it."""
+    require_shared(COURTYARD)
+    faststart = tmp_path / "faststart.mp4"
+    ffmpeg("-i", str(COURTYARD), "-c", "copy", "-movflags", "+faststart", str(faststart))
+    data = faststart.read_bytes()
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(data[: len(data) // 2])  # index intact: 40 frames announced, about half present
+    info = probe(truncated)
+    assert info.frame_count == 40
+    decoded = 0
+    with pytest.raises(InputError, match=r"decoding failed at frame (\d+)") as err:
+        for batch in iter_frame_batches(info, 4, size=(360, 640), decoder="pyav", threads=threads):
+            decoded += len(batch.indices)
+    assert 0 < decoded < 40
+    assert f"at frame {decoded} " in str(err.value)

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from camerapose_cli import __version__
 from camerapose_cli.config import Backend, Executor, ModelKind, Split, Tracker, check_device
-from camerapose_cli.errors import InputError, UsageError
+from camerapose_cli.errors import InputError, TrainingDiverged, UsageError
 
 app = typer.Typer(
     name="camerapose",
@@ -80,6 +80,9 @@ def _run(call: Callable[[], Any], *, as_json: bool, quiet: bool, interrupted: st
     except (UsageError, InputError) as exc:  # found before any input was processed
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
+    except TrainingDiverged as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
     except KeyboardInterrupt:
         typer.echo(f"interrupted: {interrupted}", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None

@@ -19,3 +19,7 @@ class ConfigError(UsageError):
 
 class CheckpointError(UsageError):
     """A file is not a usable camerapose checkpoint of the expected kind."""
+
+
+class TrainingDiverged(Exception):
+    """A training run gave a non-finite loss or gradient for many steps in a row; its last saved state is kept."""

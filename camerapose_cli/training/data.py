@@ -44,6 +44,8 @@ from camerapose_cli.training.noise import NoiseCalibration, corrupt_keypoints, c
 WORLD_UP = torch.tensor([0.0, 1.0, 0.0])
 Batch = TypeVar("Batch")
 MIN_DEPTH_M = 0.3  # a filmed body point nearer the camera than this: that camera path is not used
+MAX_VIEW_ANGLE_DEG = 60.0  # nor a path that puts a body point further than this off the camera's axis: the lifter's
+# virtual camera (geometry.to_virtual_camera) must look at the person from in front, which holds within this cone
 
 
 @dataclass
@@ -323,8 +325,33 @@ def film_moving(
     aim = look_at(eye.reshape(-1, 3), target.reshape(-1, 3), WORLD_UP).reshape(b, t, 3, 3)
     rotation = draw.offset[:, None] @ aim
     cam = torch.einsum("btij,btkj->btki", rotation, bodies - eye[:, :, None])
-    behind = (cam[..., 2] < MIN_DEPTH_M).flatten(1).any(1)  # a travelling camera that ran into the person
-    return torch.where(behind[:, None, None, None], film_still(bodies, draw), cam), draw.focal, draw.principal
+    unusable = ~in_view(cam).flatten(1).all(1)  # a travelling camera that ran into the person or lost them
+    return torch.where(unusable[:, None, None, None], film_still(bodies, draw), cam), draw.focal, draw.principal
+
+
+def keep_filmable(
+    cam: torch.Tensor, focal: torch.Tensor, principal: torch.Tensor, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Filmed windows (B, T, 21, 3) with those that leave the view somewhere (a person who walks past even a still
+    camera during a long window) replaced by copies of windows that stay in view, so that the lifter's virtual
+    camera always faces the person and no target is undefined (an 81-frame run once turned NaN on one)."""
+    usable = in_view(cam).flatten(1).all(1)
+    if usable.all():
+        return cam, focal, principal
+    good = usable.nonzero().flatten()
+    if len(good) == 0:
+        raise ValueError("no window of the batch keeps the person in view of its camera")
+    pick = good[torch.randint(len(good), (len(cam),), generator=gen)]
+    index = torch.where(usable, torch.arange(len(cam)), pick)
+    return cam[index], focal[index], principal[index]
+
+
+def in_view(cam: torch.Tensor) -> torch.Tensor:
+    """Which camera-frame points (..., 3) are at least MIN_DEPTH_M in front of the camera and within
+    MAX_VIEW_ANGLE_DEG of its axis."""
+    limit = math.tan(math.radians(MAX_VIEW_ANGLE_DEG))
+    depth = cam[..., 2]
+    return (depth >= MIN_DEPTH_M) & (cam[..., :2].norm(dim=-1) <= limit * depth)
 
 
 def make_track_batch(
@@ -351,7 +378,7 @@ def make_track_batch(
     bodies = flat.reshape(b, length, *flat.shape[1:])
     clip = np.searchsorted(clip_starts, frames, side="right") - 1
     dt = torch.from_numpy(1.0 / clip_fps[clip]).float()  # the drawn rate only changes how far each frame moves
-    cam, focal, principal = film_moving(bodies, synth_cfg, temporal, gen, dt)
+    cam, focal, principal = keep_filmable(*film_moving(bodies, synth_cfg, temporal, gen, dt), gen)
     focal_t, principal_t = focal.repeat_interleave(length), principal.repeat_interleave(length, 0)
     clean = project_to_image(cam[..., list(COCO_FROM_BODY), :].flatten(0, 1), focal_t, principal_t)
     clean = clean.reshape(b, length, NUM_COCO_JOINTS, 2)

@@ -42,6 +42,7 @@ from camerapose_cli.core.metrics import (
     pa_mpjpe,
 )
 from camerapose_cli.core.skeleton import H36M17_BONES
+from camerapose_cli.errors import TrainingDiverged
 from camerapose_cli.io.atomic import atomic_output
 from camerapose_cli.io.mocap import MocapSet
 from camerapose_cli.models.checkpoints import (
@@ -78,6 +79,7 @@ from camerapose_cli.training.noise import NoiseCalibration
 from camerapose_cli.training.weak import WeakSamples
 
 HISTORY_EVERY = 50  # steps between two rows of the loss history in the report
+MAX_SKIPPED_IN_A_ROW = 20  # consecutive steps with a non-finite loss or gradient before a run is called diverged
 LIFTER_CLIP_NORM = 5.0
 REFINER_CLIP_NORM = 1.0
 BONE_BAND_SAMPLES = 8192  # augmented training bodies that the bone prior's band is measured on
@@ -89,6 +91,7 @@ StepFn = Callable[[np.random.Generator, torch.Generator], dict[str, torch.Tensor
 class TrainReport:
     history: list[dict[str, float]] = field(default_factory=list)
     validation: list[dict[str, float]] = field(default_factory=list)
+    skipped_steps: list[int] = field(default_factory=list)  # steps whose loss or gradient was not finite
 
 
 class Optimization:
@@ -113,12 +116,21 @@ class Optimization:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         return int(state["step"]), state["extra"]
 
-    def step(self, loss: torch.Tensor) -> None:
+    def step(self, loss: torch.Tensor) -> bool:
+        """One update; none where the loss or its gradient is not finite (one bad batch must not turn every
+        weight into NaN). The learning-rate schedule advances either way. Returns whether it updated."""
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
-        self.optimizer.step()
+        finite = bool(torch.isfinite(loss))
+        if finite:
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
+            finite = bool(torch.isfinite(norm))
+        if finite:
+            self.optimizer.step()
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
+        return finite
 
     def save(self, step: int, extra: dict[str, Any]) -> None:
         save_checkpoint(
@@ -162,13 +174,23 @@ def run_loop(
     start, extra = opt.resume()
     report = TrainReport(**extra.get("report", {}))
     started = time.perf_counter()
+    in_a_row = 0
     for step in range(start, cfg.steps):
         # Per-step generators make a resumed run draw exactly what an uninterrupted one would.
         rng = np.random.default_rng([cfg.seed, step])
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         model.train()
         losses = step_fn(rng, gen)
-        opt.step(losses["total"])
+        if opt.step(losses["total"]):
+            in_a_row = 0
+        else:
+            report.skipped_steps.append(step + 1)
+            in_a_row += 1
+            if in_a_row >= MAX_SKIPPED_IN_A_ROW:
+                raise TrainingDiverged(
+                    f"training diverged: {in_a_row} steps in a row up to step {step + 1} had a non-finite loss or"
+                    f" gradient; the last good state is {last}"
+                )
         logs = {k: float(v.detach()) for k, v in losses.items()}
         if (step + 1) % HISTORY_EVERY == 0:
             report.history.append({"step": step + 1, **logs})

@@ -12,7 +12,7 @@ from conftest import ARCHIVE, require_shared, run_cli
 from camerapose_cli.config import load_preset
 from camerapose_cli.io.resources import shipped_dir
 from camerapose_cli.models.checkpoints import load_temporal
-from camerapose_cli.training.data import film_moving, make_track_batch, sample_window_points
+from camerapose_cli.training.data import film_moving, in_view, keep_filmable, make_track_batch, sample_window_points
 from camerapose_cli.training.noise import NoiseCalibration
 
 pytestmark = pytest.mark.slow
@@ -79,6 +79,29 @@ def test_panning_cameras_keep_the_person_in_view_and_the_body_in_front(bandai):
     # A camera that follows keeps the pelvis near where it started in the image.
     drift = (pelvis_px - pelvis_px[:, :1]).norm(dim=-1).amax(1) / focal
     assert drift.median() < 0.15
+
+
+def test_windows_that_leave_the_view_are_replaced_by_windows_that_stay_in_it(bandai):
+    """A window whose person gets behind the camera or to its edge of vision somewhere (rare: an 81-frame run once
+    met one, and its targets turned NaN) is replaced by a copy of a window that stays in view."""
+    preset = load_preset("default")
+    rng = np.random.default_rng(2)
+    frames = rng.integers(0, len(bandai.points), 32)
+    windows = sample_window_points(
+        torch.from_numpy(bandai.points), bandai.starts, bandai.fps.astype(np.float64), frames, 40, (30.0, 30.0), rng
+    )
+    gen = torch.Generator().manual_seed(0)
+    cam, focal, principal = film_moving(windows, preset.synth, preset.train_temporal, gen, torch.full((32,), 1 / 30))
+    assert in_view(cam).all()
+    lost = cam.clone()
+    lost[0, 20:, :, 2] -= 20.0  # the person ends behind the camera
+    lost[1, 5, 3, 0] += 10 * lost[1, 5, 3, 2]  # a hand far off the camera's axis in one frame
+    assert not in_view(lost[:2]).flatten(1).all(1).any()
+    kept, kept_focal, _ = keep_filmable(lost, focal, principal, gen)
+    assert in_view(kept).all()
+    assert torch.equal(kept[2:], cam[2:]) and torch.equal(kept_focal[2:], focal[2:])
+    for window in kept[:2]:
+        assert any(torch.equal(window, good) for good in cam[2:])
 
 
 def test_train_temporal_end_to_end(tmp_path):

@@ -11,9 +11,11 @@ import torch
 from conftest import ARCHIVE, SHARED_DATA, require_shared, run_cli
 
 from camerapose_cli.config import load_preset
+from camerapose_cli.errors import TrainingDiverged
 from camerapose_cli.models.checkpoints import default_weights, load_lifter, read_checkpoint
+from camerapose_cli.models.lifter import Lifter, LifterConfig
 from camerapose_cli.models.refiner import Refiner, RefinerConfig
-from camerapose_cli.training.loop import train_lifter
+from camerapose_cli.training.loop import MAX_SKIPPED_IN_A_ROW, run_loop, train_lifter
 from camerapose_cli.training.splits import split_clips
 
 pytestmark = pytest.mark.slow
@@ -218,3 +220,30 @@ def test_train_refiner_starts_from_init_with_its_own_schedule(bandai, tmp_path):
         str(tmp_path / "wrong"),
     )
     assert wrong.returncode == 2 and "not a camerapose refiner checkpoint" in wrong.stderr
+
+
+def tiny_loop(tmp_path, steps: int, bad_steps: set[int]):
+    """run_loop on a small lifter whose loss is NaN at the given (1-based) steps."""
+    model = Lifter(LifterConfig(hidden=16, blocks=1))
+    cfg = load_preset("default").train.with_values(steps=steps, batch_size=8, threads=1)
+    inputs = torch.rand(8, 17, 3)
+    done = []
+
+    def step_fn(rng, gen):
+        done.append(1)
+        loss = model(inputs).body.square().mean()
+        return {"total": loss * float("nan") if len(done) in bad_steps else loss}
+
+    return model, run_loop(model, cfg, tmp_path / "last.pt", 1.0, step_fn, save_every=steps)[0]
+
+
+def test_a_step_with_a_non_finite_loss_is_skipped_not_applied(tmp_path):
+    model, report = tiny_loop(tmp_path, 6, {3})
+    assert report.skipped_steps == [3]
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_a_run_whose_loss_stays_non_finite_stops_with_one_line(tmp_path):
+    with pytest.raises(TrainingDiverged, match=f"{MAX_SKIPPED_IN_A_ROW} steps in a row") as err:
+        tiny_loop(tmp_path, MAX_SKIPPED_IN_A_ROW + 5, set(range(2, 100)))
+    assert "\n" not in str(err.value)

@@ -243,7 +243,10 @@ def _check_tail(path: Path, last_pts: int | None) -> None:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         if last_pts is not None:
-            container.seek(last_pts, stream=stream, backward=True, any_frame=False)
+            try:
+                container.seek(last_pts, stream=stream, backward=True, any_frame=False)
+            except av.error.FFmpegError:  # a container without an index: its decode stands, unchecked
+                return
         for _ in container.decode(stream):
             pass
 

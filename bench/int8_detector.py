@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from camerapose_cli.detect.engines import import_openvino, openvino_model_path, with_pixel_input
-from camerapose_cli.detect.pose2d import LETTERBOX_FILL, PoseDetector
+from camerapose_cli.detect.pose2d import PoseDetector, letterbox_frames
 from camerapose_cli.io.coco import read_coco_keypoints
 from camerapose_cli.io.resources import default_pose_model, sample_images
 from camerapose_cli.io.video import resize_frame
@@ -48,14 +48,10 @@ def video_frames(path: Path, every: int = 1) -> list[np.ndarray]:
 
 
 def letterboxed(detector: PoseDetector, image: np.ndarray) -> tuple[np.ndarray, object]:
-    """One RGB image as the engine's uint8 input (H, W, 3), padded as `PoseDetector.detect` pads."""
+    """One RGB image as the engine's uint8 input (H, W, 3), resized and padded as `extract` does."""
     geometry = detector.geometry(image.shape[1], image.shape[0])
-    resized = resize_frame(image, *geometry.resized)
-    left, top = geometry.pad
-    right = geometry.padded[0] - geometry.resized[0] - left
-    bottom = geometry.padded[1] - geometry.resized[1] - top
-    padded = cv2.copyMakeBorder(resized, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(LETTERBOX_FILL,) * 3)
-    return padded, geometry
+    resized = torch.from_numpy(resize_frame(image, *geometry.resized))
+    return letterbox_frames(resized[None], geometry)[0].numpy(), geometry
 
 
 class CompiledEngine:

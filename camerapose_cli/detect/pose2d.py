@@ -52,6 +52,15 @@ def letterbox_geometry(width: int, height: int, imgsz: int, stride: int = 32) ->
     return LetterboxGeometry((width, height), (new_w, new_h), (new_w + pad_w, new_h + pad_h), (left, top))
 
 
+def letterbox_frames(frames: torch.Tensor, geometry: LetterboxGeometry) -> torch.Tensor:
+    """Frames (B, H, W, 3) already resized to `geometry.resized`, padded to the network's input with Ultralytics'
+    grey."""
+    left, top = geometry.pad
+    right = geometry.padded[0] - geometry.resized[0] - left
+    bottom = geometry.padded[1] - geometry.resized[1] - top
+    return torch.nn.functional.pad(frames, (0, 0, left, right, top, bottom), value=LETTERBOX_FILL)
+
+
 @dataclass(frozen=True)
 class FrameDetections:
     """People found in one frame, in display-frame pixels."""
@@ -160,11 +169,7 @@ class PoseDetector:
             frames = self.upload(frames)
         elif frames.device.type == "cuda":  # made on the upload stream: keep its memory until this stream is done
             frames.record_stream(torch.cuda.current_stream(frames.device))
-        left, top = geometry.pad
-        right = geometry.padded[0] - geometry.resized[0] - left
-        bottom = geometry.padded[1] - geometry.resized[1] - top
-        padded = torch.nn.functional.pad(frames.to(self.device), (0, 0, left, right, top, bottom), value=LETTERBOX_FILL)
-        preds = self.engine(padded)
+        preds = self.engine(letterbox_frames(frames.to(self.device), geometry))
         kept = nms.non_max_suppression(preds, self.conf, self.iou, max_det=self.max_det, nc=1, end2end=self.end2end)
         # One copy back for the whole batch: on CUDA each copy waits for the GPU.
         rows = torch.cat(kept).float().cpu().numpy()

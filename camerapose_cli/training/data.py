@@ -311,7 +311,8 @@ def film_moving(
     bodies: torch.Tensor, cfg: SynthSection, temporal: TrainTemporalSection, gen: torch.Generator, dt: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Film windows (B, T, 21, 3) with a camera per window that may pan to follow the pelvis and travel sideways
-    (`dt` (B,) seconds per frame). Returns (camera points (B, T, 21, 3), focal (B,), principal point (B, 2))."""
+    (`dt` (B,) seconds per frame), every window in view throughout (`keep_filmable`). Returns (camera points
+    (B, T, 21, 3), focal (B,), principal point (B, 2))."""
     b, t = bodies.shape[:2]
     draw, path = window_camera(bodies, cfg, gen)
     pan = (torch.rand(b, generator=gen) < temporal.pan_prob).float()
@@ -326,7 +327,8 @@ def film_moving(
     rotation = draw.offset[:, None] @ aim
     cam = torch.einsum("btij,btkj->btki", rotation, bodies - eye[:, :, None])
     unusable = ~in_view(cam).flatten(1).all(1)  # a travelling camera that ran into the person or lost them
-    return torch.where(unusable[:, None, None, None], film_still(bodies, draw), cam), draw.focal, draw.principal
+    cam = torch.where(unusable[:, None, None, None], film_still(bodies, draw), cam)
+    return keep_filmable(cam, draw.focal, draw.principal, gen)
 
 
 def keep_filmable(
@@ -378,7 +380,7 @@ def make_track_batch(
     bodies = flat.reshape(b, length, *flat.shape[1:])
     clip = np.searchsorted(clip_starts, frames, side="right") - 1
     dt = torch.from_numpy(1.0 / clip_fps[clip]).float()  # the drawn rate only changes how far each frame moves
-    cam, focal, principal = keep_filmable(*film_moving(bodies, synth_cfg, temporal, gen, dt), gen)
+    cam, focal, principal = film_moving(bodies, synth_cfg, temporal, gen, dt)
     focal_t, principal_t = focal.repeat_interleave(length), principal.repeat_interleave(length, 0)
     clean = project_to_image(cam[..., list(COCO_FROM_BODY), :].flatten(0, 1), focal_t, principal_t)
     clean = clean.reshape(b, length, NUM_COCO_JOINTS, 2)

@@ -127,8 +127,6 @@ class Optimization:
             finite = bool(torch.isfinite(norm))
         if finite:
             self.optimizer.step()
-        else:
-            self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
         return finite
 

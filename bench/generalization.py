@@ -1,6 +1,6 @@
 """How the lifter does on data it was not trained on, and how far its 2D inputs are from real detections.
 
-    python bench/generalization.py [--weights weights/lifter.pt] [--stride 5]
+    python bench/generalization.py [--weights weights/lifter.pt] [--stride 5] [--ratios-only]
 
 1. MPJPE / PA-MPJPE (mm) by motion group: the CMU-on-Character-Creator validation set (another skeleton,
    other performers and motions; never trained on) and Bandai's held-out clips (seen) and motions (unseen),
@@ -8,7 +8,9 @@
 2. The gap between mocap joints and detector keypoints (issue 11, lever 3): 2D body ratios (hip width,
    shoulder width and leg length, each over the torso length) in YOLO detections on the shared videos and in
    the shared COCO annotations, against the same ratios in the lifter's synthetic inputs (Bandai and CC bodies
-   projected by the same virtual cameras). Medians and quartiles over people.
+   projected by the same virtual cameras). Medians and quartiles over people. Then, on upright people with
+   straight legs, the ratios that place the detector's keypoints on the skeleton (core.keypoints.DETECTOR_PLACEMENT):
+   thigh over shin, torso over shin and legs over torso, synthetic at the skeleton's joints and at that placement.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 
 import camerapose_cli
 from camerapose_cli.config import load_preset
+from camerapose_cli.core.keypoints import DETECTOR_PLACEMENT, KeypointPlacement
 from camerapose_cli.core.skeleton import COCO17_JOINTS
 from camerapose_cli.io.coco import read_coco_keypoints
 from camerapose_cli.io.schema import read_keypoints2d
@@ -34,6 +37,8 @@ BANDAI = SHARED / "mocap" / "bandai_motion.tar.xz"
 CC = SHARED / "mocap" / "cmu_cc_validation.tar.xz"
 NOISE = 0.02
 MIN_CONF = 0.5  # detector keypoints used for the ratios
+STRAIGHT_KNEE_COS = -0.97  # hip-knee-ankle angle over about 166 degrees in 2D: a straight leg
+UPRIGHT = 0.9  # the shoulder-to-hip line within about 25 degrees of the image's vertical
 J = {name: i for i, name in enumerate(COCO17_JOINTS)}
 
 
@@ -79,15 +84,37 @@ def body_ratios(keypoints: np.ndarray) -> np.ndarray:
     return np.stack([hips, shoulders, legs], -1) / torso[:, None]
 
 
-def synthetic_keypoints(mocap: Path, split: str, stride: int, augment: bool = False) -> np.ndarray:
+def leg_ratios(keypoints: np.ndarray) -> np.ndarray:
+    """(M, 3) thigh over shin, torso over shin and hip-to-ankle over torso of each side of each person (N, 17, 2+)
+    whose leg is straight and torso upright in the image (so that the view foreshortens neither much)."""
+    xy = keypoints[..., :2].astype(np.float64)
+    if keypoints.shape[-1] > 2:
+        xy = np.where(keypoints[..., 2:3] >= MIN_CONF, xy, np.nan)
+    rows = []
+    for side in ("left", "right"):
+        hip, knee, ankle, shoulder = (xy[:, J[f"{side}_{j}"]] for j in ("hip", "knee", "ankle", "shoulder"))
+        thigh, shin = np.linalg.norm(knee - hip, axis=-1), np.linalg.norm(ankle - knee, axis=-1)
+        torso = np.linalg.norm(shoulder - hip, axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            straight = np.sum((hip - knee) * (ankle - knee), -1) / (thigh * shin) < STRAIGHT_KNEE_COS
+            upright = np.abs((shoulder - hip)[:, 1]) / torso > UPRIGHT
+            rows.append(np.stack([thigh / shin, torso / shin, (thigh + shin) / torso], -1)[straight & upright])
+    return np.concatenate(rows)
+
+
+def synthetic_keypoints(
+    mocap: Path, split: str, stride: int, augment: bool = False, detector: bool = False
+) -> np.ndarray:
     """COCO keypoints (N, 17, 2) px of mocap bodies filmed by [synth] cameras; `augment`: with the training
-    augmentation of body proportions (what the lifter is trained on)."""
+    augmentation of body proportions (what the lifter is trained on); `detector`: the keypoints where a detector
+    places them (core.keypoints.DETECTOR_PLACEMENT), else at the skeleton's joints."""
     preset = load_preset("default")
     gen = torch.Generator().manual_seed(0)
     bodies = torch.from_numpy(mocap_eval_bodies(mocap, split, preset.mocap, stride)[0])
     if augment:
         bodies = augment_bodies(bodies, preset.synth, gen)
-    return film_bodies(bodies, preset.synth, gen)[1].numpy()
+    placement = KeypointPlacement.constant(len(bodies), DETECTOR_PLACEMENT) if detector else None
+    return film_bodies(bodies, preset.synth, gen, placement)[1].numpy()
 
 
 def ratio_rows(stride: int) -> None:
@@ -113,14 +140,33 @@ def ratio_rows(stride: int) -> None:
         ok = ratios[np.isfinite(ratios).all(1)]
         cells = [f"{np.median(c):.2f} [{np.quantile(c, 0.25):.2f}-{np.quantile(c, 0.75):.2f}]" for c in ok.T]
         print(f"   {label:42s} {len(ok):6d}   {cells[0]:>18s}   {cells[1]:>18s}   {cells[2]:>18s}")
+    legs = {
+        "YOLO11n-pose on the shared videos": leg_ratios(detections),
+        "COCO annotations (shared)": leg_ratios(coco[..., :2]),
+    }
+    for label, mocap, split in (("Bandai test_seen", BANDAI, "test_seen"), ("CC validation", CC, "all")):
+        for detector in (False, True):
+            where = "detector placement" if detector else "joints"
+            keypoints = synthetic_keypoints(mocap, split, stride * 4, detector=detector)
+            legs[f"synthetic, {label}, {where}"] = leg_ratios(keypoints)
+    print(
+        f"\n   upright, straight legs (one row per side), median: placement {DETECTOR_PLACEMENT} (hip, knee, shoulder)"
+    )
+    print(f"   {'source':52s} {'legs':>6s}   {'thigh/shin':>10s}   {'torso/shin':>10s}   {'legs/torso':>10s}")
+    for label, ratios in legs.items():
+        ok = ratios[np.isfinite(ratios).all(1)]
+        cells = "   ".join(f"{np.median(c):10.2f}" for c in ok.T)
+        print(f"   {label:52s} {len(ok):6d}   {cells}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, default=default_weights("lifter"))
     parser.add_argument("--stride", type=int, default=5)
+    parser.add_argument("--ratios-only", action="store_true", help="only section 2 (no lifter)")
     args = parser.parse_args()
-    accuracy_rows(args.weights, args.stride)
+    if not args.ratios_only:
+        accuracy_rows(args.weights, args.stride)
     ratio_rows(args.stride)
 
 

@@ -24,6 +24,7 @@ import pyarrow.dataset as ds
 
 from camerapose_cli.config import Backend, Executor, ModelKind, Preset, RaySection, Split, Tracker, load_preset
 from camerapose_cli.core.device import resolve_device
+from camerapose_cli.core.keypoints import DETECTOR_PLACEMENT
 from camerapose_cli.detect.pose2d import PoseDetector
 from camerapose_cli.detect.track import make_tracker
 from camerapose_cli.errors import UsageError
@@ -300,11 +301,14 @@ def evaluate(
     noise: float = 0.0,
     stride: int = 5,
     seed: int = 0,
+    detector_keypoints: bool = False,
     preset: str | Preset = "default",
     device: str | None = None,
 ) -> dict:
     """MPJPE, PA-MPJPE, N-MPJPE and per-joint errors (mm) of a lifter on a mocap split (any BVH skeleton, with
     `joint_map` where its names are not known) or an H36M file; with `by_group` also per motion group.
+    `detector_keypoints`: the 2D keypoints where the detector places them (core.keypoints.DETECTOR_PLACEMENT),
+    else at the skeleton's joints.
     `device`: where the lifter runs (default: the preset's [lift] device); the views are the same on any."""
     if (mocap is None) == (h36m is None):
         raise UsageError("give exactly one of --mocap PATH or --h36m FILE")
@@ -329,9 +333,11 @@ def evaluate(
             noise_frac=noise,
             seed=seed,
             mirror=preset.lift.mirror_average,
+            placement=DETECTOR_PLACEMENT if detector_keypoints else None,
         )
 
     result = {**measure(bodies), "source": source, "weights": str(weights), "noise_frac": noise, "stride": stride}
+    result["detector_keypoints"] = detector_keypoints
     if by_group:
         result["groups"] = {
             str(group): {k: v for k, v in measure(bodies[groups == group]).items() if k != "per_joint_mm"}

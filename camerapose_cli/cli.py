@@ -459,6 +459,13 @@ def evaluate(
     ] = 0.0,
     stride: Annotated[int, typer.Option("--stride", min=1, help="Use every N-th frame.")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the virtual cameras.")] = 0,
+    detector_keypoints: Annotated[
+        bool,
+        typer.Option(
+            "--detector-keypoints",
+            help="2D keypoints where a COCO detector places them on the body, not at the skeleton's joints.",
+        ),
+    ] = False,
     tracks: Annotated[
         bool,
         typer.Option(
@@ -486,6 +493,8 @@ def evaluate(
         if tracks:
             if mocap is None:
                 raise UsageError("--tracks needs --mocap")
+            if detector_keypoints:
+                raise UsageError("--detector-keypoints is for single poses, not with --tracks")
             result = api.evaluate_tracks(
                 mocap=mocap,
                 split=split,
@@ -512,6 +521,7 @@ def evaluate(
             stride=stride,
             subjects=[s.strip() for s in subjects.split(",") if s.strip()],
             seed=seed,
+            detector_keypoints=detector_keypoints,
             preset=pipeline,
             device=device,
         )
@@ -536,7 +546,9 @@ def _print_track_table(result: dict) -> None:
 
 
 def _print_eval_table(result: dict, noise: float) -> None:
-    table = Table(title=escape(f"{result['source']}: {result['poses']} poses, 2D noise {noise:.0%} of height"))
+    where = ", detector keypoints" if result.get("detector_keypoints") else ""
+    title = f"{result['source']}: {result['poses']} poses, 2D noise {noise:.0%} of height{where}"
+    table = Table(title=escape(title))
     table.add_column("joint")
     table.add_column("error (mm)", justify="right")
     for joint, err in result["per_joint_mm"].items():

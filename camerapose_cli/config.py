@@ -117,6 +117,9 @@ class SynthSection(Section):
     body_height_m: Range
     joint_offset_m: float = Field(ge=0)
     flip_prob: float = Field(ge=0, le=1)
+    keypoint_hip_along_thigh: Range
+    keypoint_knee_along_shin: Range
+    keypoint_shoulder_up_m: Range
 
 
 class LifterNoiseSection(Section):

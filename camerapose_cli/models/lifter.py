@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from camerapose_cli.core.keypoints import DETECTOR_PLACEMENT, KeypointPlacement, detector_keypoints
 from camerapose_cli.core.skeleton import (
     BODY_FLIP,
     COCO17_FLIP,
@@ -95,8 +96,13 @@ class LifterOutput:
 
     @property
     def coco(self) -> torch.Tensor:
-        """The 3D points behind the 17 COCO keypoints (N, 17, 3), for reprojection."""
+        """The skeleton's points behind the 17 COCO keypoints (N, 17, 3)."""
         return self.body[:, list(COCO_FROM_BODY)]
+
+    @property
+    def detector_points(self) -> torch.Tensor:
+        """Where a COCO detector marks the 17 keypoints on this body (N, 17, 3): what reprojects onto detections."""
+        return detector_keypoints(self.body, KeypointPlacement.constant(len(self.body), DETECTOR_PLACEMENT))
 
 
 class Lifter(nn.Module):

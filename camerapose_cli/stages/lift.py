@@ -81,7 +81,7 @@ def _to_camera(
     root_virtual = torch.cat([root_px / focal[:, None] * depth[:, None], depth[:, None]], -1)
     to_camera = rotation.transpose(1, 2)  # row vectors: p_cam = p_virtual @ R^T
     root = (root_virtual[:, None] @ to_camera)[:, 0]
-    projected = project_to_image(out.coco @ to_camera + root[:, None], focal, principal)
+    projected = project_to_image(out.detector_points @ to_camera + root[:, None], focal, principal)
     weight = (keypoints[..., 2] >= VISIBLE_CONF).float()
     err = ((projected - keypoints[..., :2]).norm(dim=-1) * weight).sum(-1) / weight.sum(-1).clamp(min=1)
     return {

@@ -26,6 +26,7 @@ from camerapose_cli.config import (
     TrainTemporalSection,
 )
 from camerapose_cli.core.geometry import focal_from_fov, lifter_inputs, look_at, project_to_image
+from camerapose_cli.core.keypoints import KeypointPlacement, detector_keypoints
 from camerapose_cli.core.metrics import body_height
 from camerapose_cli.core.sequence import fill_gaps
 from camerapose_cli.core.skeleton import (
@@ -167,15 +168,25 @@ def _axis_rotation(angle: torch.Tensor, axis: int) -> torch.Tensor:
     return out
 
 
-def film_bodies(bodies: torch.Tensor, cfg: SynthSection, gen: torch.Generator):
-    """Film world bodies (N, 21, 3) with random cameras.
+def draw_keypoint_placement(n: int, cfg: SynthSection, gen: torch.Generator, repeat: int = 1) -> KeypointPlacement:
+    """Where a detector would put the keypoints of `n` bodies (runs of `repeat` frames share one draw)."""
+    ranges = (cfg.keypoint_hip_along_thigh, cfg.keypoint_knee_along_shin, cfg.keypoint_shoulder_up_m)
+    hip, knee, shoulder = (uniform(n // repeat, lo, hi, gen).repeat_interleave(repeat) for lo, hi in ranges)
+    return KeypointPlacement(hip, knee, shoulder)
+
+
+def film_bodies(
+    bodies: torch.Tensor, cfg: SynthSection, gen: torch.Generator, placement: KeypointPlacement | None = None
+):
+    """Film world bodies (N, 21, 3) with random cameras; the 2D keypoints placed by `placement` (None: the
+    skeleton's joints).
 
     Returns (camera-frame points (N, 21, 3), COCO keypoints (N, 17, 2) px, focal (N,), principal point (N, 2),
     image size (N, 2)).
     """
     draw = sample_cameras(bodies, cfg, gen)
     cam = (draw.rotation[:, None] @ bodies[..., None])[..., 0] + draw.translation[:, None]
-    coco = project_to_image(cam[:, list(COCO_FROM_BODY)], draw.focal, draw.principal)
+    coco = project_to_image(detector_keypoints(cam, placement), draw.focal, draw.principal)
     return cam, coco, draw.focal, draw.principal, draw.size
 
 
@@ -188,13 +199,17 @@ def make_batch(
     augment: bool = True,
     poses: PoseAugmentSection | None = None,
     poses_share: float = 0.0,
+    placement: KeypointPlacement | None = None,
 ) -> SyntheticBatch:
-    """Body points in the world (N, 21, 3) → a lifter batch: optionally augmented bodies (proportions; with `poses`,
-    a `poses_share` of them also in new poses), 2D corrupted by `noise` (exact 2D, confidence 1, with None)."""
+    """Body points in the world (N, 21, 3) → a lifter batch: optionally augmented bodies (proportions, where the
+    detector's keypoints sit; with `poses`, a `poses_share` of them also in new poses), 2D corrupted by `noise`
+    (exact 2D, confidence 1, with None). Without `augment` the keypoints sit at `placement` (None: the joints)."""
     bodies = augment_bodies(world_points, cfg, gen) if augment else world_points
     if poses is not None and poses_share > 0:
         bodies = augment_poses(bodies, poses, poses_share, gen)
-    cam, coco_px, focal, principal, _ = film_bodies(bodies, cfg, gen)
+    if augment:
+        placement = draw_keypoint_placement(len(bodies), cfg, gen)
+    cam, coco_px, focal, principal, _ = film_bodies(bodies, cfg, gen, placement)
     if noise is None:
         noisy, conf = coco_px, torch.ones(coco_px.shape[:2])
     else:
@@ -382,7 +397,8 @@ def make_track_batch(
     dt = torch.from_numpy(1.0 / clip_fps[clip]).float()  # the drawn rate only changes how far each frame moves
     cam, focal, principal = film_moving(bodies, synth_cfg, temporal, gen, dt)
     focal_t, principal_t = focal.repeat_interleave(length), principal.repeat_interleave(length, 0)
-    clean = project_to_image(cam[..., list(COCO_FROM_BODY), :].flatten(0, 1), focal_t, principal_t)
+    placement = draw_keypoint_placement(b * length, synth_cfg, gen, repeat=length)
+    clean = project_to_image(detector_keypoints(cam.flatten(0, 1), placement), focal_t, principal_t)
     clean = clean.reshape(b, length, NUM_COCO_JOINTS, 2)
     noisy, conf, present = corrupt_sequences(clean, calibration, noise_cfg, gen)
     strength = torch.rand(b, generator=gen) * (torch.rand(b, generator=gen) < temporal.noise_prob)

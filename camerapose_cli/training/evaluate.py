@@ -22,6 +22,7 @@ from camerapose_cli.config import (
 )
 from camerapose_cli.core.device import module_device
 from camerapose_cli.core.geometry import project_to_image
+from camerapose_cli.core.keypoints import KeypointPlacement
 from camerapose_cli.core.metrics import limb_mpjpe, limb_pa_mpjpe, mpjpe, pa_mpjpe, per_joint_error, second_difference
 from camerapose_cli.core.skeleton import COCO_FROM_BODY, H36M17_JOINTS, NUM_COCO_JOINTS, NUM_H36M_JOINTS
 from camerapose_cli.errors import InputError
@@ -50,10 +51,12 @@ def evaluate_on_bodies(
     noise_frac: float,
     seed: int,
     mirror: bool = False,
+    placement: tuple[float, float, float] | None = None,
 ) -> dict[str, Any]:
     """Film bodies (N, 21, 3) with seeded virtual cameras and report the MPJPE family (mm) and per-joint errors.
     `noise_frac` > 0: Gaussian 2D noise of that sigma (fraction of the person's extent), no dropped joints.
-    `mirror`: the lifter's output averaged with its mirrored input's, as `lift` does with [lift] mirror_average."""
+    `mirror`: the lifter's output averaged with its mirrored input's, as `lift` does with [lift] mirror_average.
+    `placement`: (hip, knee, shoulder) keypoint offsets (core.keypoints), the same for every body; None: the joints."""
     noise = noise_cfg.with_values(noise_frac=(noise_frac, noise_frac), drop_prob=(0.0, 0.0)) if noise_frac > 0 else None
     gen = torch.Generator().manual_seed(seed)
     sums: dict[str, float] = {}
@@ -64,7 +67,9 @@ def evaluate_on_bodies(
     model.eval()
     for start in range(0, len(points), EVAL_BATCH):
         # Drawn on the CPU, where the seeded generator is, so every device films the same views.
-        chunk = to_device(make_batch(points[start : start + EVAL_BATCH], synth_cfg, gen, noise, augment=False), device)
+        chunk_points = points[start : start + EVAL_BATCH]
+        where = KeypointPlacement.constant(len(chunk_points), placement) if placement is not None else None
+        chunk = to_device(make_batch(chunk_points, synth_cfg, gen, noise, augment=False, placement=where), device)
         out = mirror_average(model, chunk.inputs) if mirror else model(chunk.inputs)
         n = len(chunk.inputs)
         for key, value in evaluate_lifter(model, chunk, out).items():

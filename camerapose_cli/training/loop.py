@@ -271,14 +271,21 @@ def weak_losses(
     focal: torch.Tensor,
     bone_band: tuple[torch.Tensor, torch.Tensor],
 ) -> dict[str, torch.Tensor]:
-    """2D-only losses: project the lifted pose through the predicted camera, compare with the 2D (confidence-weighted);
-    a bone-length prior keeps reprojection from stretching or shrinking limbs along the view ray. The symmetry
+    """2D-only losses: project where a detector marks the lifted body's keypoints (core.keypoints) through the
+    predicted camera and compare with the 2D (confidence-weighted); a bone-length prior keeps reprojection from
+    stretching or shrinking limbs along the view ray. The symmetry
     prior is always computed (a plausibility log) but weighted 0 by default (docs/method.md)."""
     principal_n = -centre / scale[:, None]  # the virtual camera's principal point is at 0
     root_depth = out.depth_ratio * focal / scale
     return {
         "weak_reproj": reprojection_loss(
-            out.coco, out.log_depth_ratio, out.root_xy, inputs[..., :2], inputs[..., 2], principal_n, root_depth
+            out.detector_points,
+            out.log_depth_ratio,
+            out.root_xy,
+            inputs[..., :2],
+            inputs[..., 2],
+            principal_n,
+            root_depth,
         ),
         "weak_bone": bone_length_prior(out.pose, *bone_band, H36M17_BONES),
         "weak_symmetry": symmetry_prior(out.pose),

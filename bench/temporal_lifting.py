@@ -1,7 +1,7 @@
 """Single-frame against temporal lifting, on tracks: accuracy, jitter, real detections and speed.
 
     python bench/temporal_lifting.py [--temporal weights/temporal.pt] [--single weights/lifter.pt]
-                                     [--cameras default|studio-cameras]
+                                     [--cameras default|studio-cameras] [--detector-keypoints]
 
 1. Mocap filmed as video tracks (a static seeded virtual camera per piece of at most --max-frames frames,
    at the clip's own frame rate: CC 60 fps, Bandai 30 fps), lifted exactly as `lift` lifts a table
@@ -11,6 +11,7 @@
    mid-hips (issue 11's measure, fair across rigs), acceleration error in mm/frame^2 (second difference of the
    root-relative joints against the truth's, over runs of three detected frames). --cameras names the preset
    whose [synth] cameras film the tracks: default (the training cameras, 2-12 m) or studio-cameras (3.5-5 m).
+   --detector-keypoints puts the 2D where a COCO detector marks the body (core.keypoints), not at the joints.
    Rows: the CC validation set (never trained on) per motion group, Bandai test_seen and test_unseen.
 2. Real detections (YOLO11n-pose, refined) on the shared videos and the robustness clip: the detector's jitter
    against the noise model's (lever 4), then the reprojection error (px, median over rows) and the spread of
@@ -34,6 +35,7 @@ from scipy.signal import savgol_filter
 import camerapose_cli
 from camerapose_cli.config import load_preset
 from camerapose_cli.core.device import resolve_device
+from camerapose_cli.core.keypoints import DETECTOR_PLACEMENT
 from camerapose_cli.core.skeleton import H36M17_BONES
 from camerapose_cli.io.resources import shipped_dir
 from camerapose_cli.io.schema import read_keypoints2d
@@ -51,7 +53,13 @@ MEASURES = ("mpjpe_mm", "pa_mpjpe_mm", "limb_mpjpe_mm", "accel_mm")
 REAL_VIDEOS = [*sorted((SHARED / "videos").glob("*.mp4")), SHARED / "robustness" / "treadmill_vp9_100f.mp4"]
 
 
-def accuracy_table(single_path: Path, temporal_path: Path, max_frames: int, cameras: str) -> None:
+def accuracy_table(
+    single_path: Path,
+    temporal_path: Path,
+    max_frames: int,
+    cameras: str,
+    placement: tuple[float, float, float] | None = None,
+) -> None:
     preset = load_preset("default")
     synth = load_preset(cameras).synth
     single = load_lifter(single_path)
@@ -66,7 +74,7 @@ def accuracy_table(single_path: Path, temporal_path: Path, max_frames: int, came
     field = temporal.receptive_field
     print(
         f"1. Tracks: single-frame {single_path.name} against temporal {temporal_path.name} (field {field} frames),"
-        f" {cameras} cameras"
+        f" {cameras} cameras, 2D at the {'detector keypoints' if placement else 'joints'}"
     )
     head = f"{'MPJPE':>7s} {'PA':>6s} {'limbs':>6s} {'accel':>6s}"
     print(f"   {'set / motion group':30s} {'2D':6s} {'frames':>7s}   single: {head}   temporal: {head}")
@@ -77,7 +85,7 @@ def accuracy_table(single_path: Path, temporal_path: Path, max_frames: int, came
     ]
     for label, clips, by_group in sets:
         for kind, track_noise in (("exact", None), ("noisy", noise)):
-            scores = evaluate_tracks(lifters, clips, synth, preset.lift, track_noise, seed=0)
+            scores = evaluate_tracks(lifters, clips, synth, preset.lift, track_noise, seed=0, placement=placement)
             groups = sorted(k for k in scores["single"] if k != "all") if by_group else []
             for group in ["all", *groups]:
                 s, t = scores["single"][group], scores["temporal"][group]
@@ -197,9 +205,11 @@ def main() -> None:
     parser.add_argument("--skip", nargs="*", default=[], choices=["accuracy", "real", "speed"])
     parser.add_argument("--cameras", default="default", help="preset whose [synth] cameras film the mocap tracks")
     parser.add_argument("--device", default="cpu", help="where the throughput part runs: cpu, cuda, cuda:N")
+    parser.add_argument("--detector-keypoints", action="store_true", help="section 1's 2D where a detector marks it")
     args = parser.parse_args()
     if "accuracy" not in args.skip:
-        accuracy_table(args.single, args.temporal, args.max_frames, args.cameras)
+        placement = DETECTOR_PLACEMENT if args.detector_keypoints else None
+        accuracy_table(args.single, args.temporal, args.max_frames, args.cameras, placement)
     if "real" not in args.skip:
         real_rows(args.single, args.temporal)
     if "speed" not in args.skip:

@@ -354,6 +354,7 @@ def evaluate_tracks(
     weights: PathLike | None = None,
     temporal_weights: PathLike | None = None,
     detector_noise: bool = False,
+    detector_keypoints: bool = False,
     max_frames: int = 300,
     seed: int = 0,
     preset: str | Preset = "default",
@@ -362,7 +363,8 @@ def evaluate_tracks(
     """Single-frame against temporal lifting of mocap filmed as video tracks (a static virtual camera per piece of
     at most `max_frames` frames), lifted as `lift` does: MPJPE, PA-MPJPE (mm) and acceleration error (mm/frame^2)
     per motion group. `detector_noise`: the 2D gets [refine_noise]'s detector-like corruption, then the shipped
-    refiner, first. `device`: where the models run (default: the preset's [lift] device)."""
+    refiner, first; `detector_keypoints`: the 2D where a detector marks the body (core.keypoints.DETECTOR_PLACEMENT).
+    `device`: where the models run (default: the preset's [lift] device)."""
     preset = _preset(preset)
     where = resolve_device(device or preset.lift.device)
     single = load_lifter(_existing_file(weights, default_weights("lifter"), "--weights")).to(where)
@@ -376,10 +378,12 @@ def evaluate_tracks(
         noise = TrackNoise(calibration, preset.refine_noise, refiner, preset.refine)
     temporal = load_temporal(temporal_path).to(where).use_base(single)
     lifters = {"single": (single, None), "temporal": (single, temporal)}
-    scores = evaluate_tracks_of(lifters, clips, preset.synth, preset.lift, noise, seed=seed)
+    placement = DETECTOR_PLACEMENT if detector_keypoints else None
+    scores = evaluate_tracks_of(lifters, clips, preset.synth, preset.lift, noise, seed=seed, placement=placement)
     return {
         "source": f"{mocap} [{split}]",
         "detector_noise": detector_noise,
+        "detector_keypoints": detector_keypoints,
         "temporal_weights": str(temporal_path),
         **scores,
     }

@@ -463,7 +463,7 @@ def evaluate(
         bool,
         typer.Option(
             "--detector-keypoints",
-            help="2D keypoints where a COCO detector places them on the body, not at the skeleton's joints.",
+            help="2D keypoints where a COCO detector marks the body, not at the skeleton's joints (also --tracks).",
         ),
     ] = False,
     tracks: Annotated[
@@ -493,8 +493,6 @@ def evaluate(
         if tracks:
             if mocap is None:
                 raise UsageError("--tracks needs --mocap")
-            if detector_keypoints:
-                raise UsageError("--detector-keypoints is for single poses, not with --tracks")
             result = api.evaluate_tracks(
                 mocap=mocap,
                 split=split,
@@ -502,6 +500,7 @@ def evaluate(
                 weights=weights,
                 temporal_weights=temporal_weights,
                 detector_noise=detector_noise,
+                detector_keypoints=detector_keypoints,
                 max_frames=max_frames,
                 seed=seed,
                 preset=pipeline,
@@ -534,7 +533,8 @@ def evaluate(
 
 def _print_track_table(result: dict) -> None:
     noise = "detector-like noise, refined" if result["detector_noise"] else "exact 2D"
-    table = Table(title=escape(f"{result['source']}: tracks, {noise}"))
+    where = ", detector keypoints" if result.get("detector_keypoints") else ""
+    table = Table(title=escape(f"{result['source']}: tracks, {noise}{where}"))
     for column in ("group", "frames", "MPJPE single", "temporal", "PA single", "temporal", "accel single", "temporal"):
         table.add_column(column, justify="left" if column == "group" else "right")
     for group in ["all", *sorted(g for g in result["single"] if g != "all")]:

@@ -22,9 +22,9 @@ from camerapose_cli.config import (
 )
 from camerapose_cli.core.device import module_device
 from camerapose_cli.core.geometry import project_to_image
-from camerapose_cli.core.keypoints import KeypointPlacement
+from camerapose_cli.core.keypoints import KeypointPlacement, detector_keypoints
 from camerapose_cli.core.metrics import limb_mpjpe, limb_pa_mpjpe, mpjpe, pa_mpjpe, per_joint_error, second_difference
-from camerapose_cli.core.skeleton import COCO_FROM_BODY, H36M17_JOINTS, NUM_COCO_JOINTS, NUM_H36M_JOINTS
+from camerapose_cli.core.skeleton import H36M17_JOINTS, NUM_COCO_JOINTS, NUM_H36M_JOINTS
 from camerapose_cli.errors import InputError
 from camerapose_cli.io.mocap import load_mocap
 from camerapose_cli.io.schema import KeypointTable
@@ -147,13 +147,19 @@ def mocap_eval_clips(
     return out
 
 
-def film_clip(clip: EvalClip, synth_cfg: SynthSection, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+def film_clip(
+    clip: EvalClip,
+    synth_cfg: SynthSection,
+    gen: torch.Generator,
+    placement: tuple[float, float, float] | None = None,
+) -> tuple[torch.Tensor, ...]:
     """One static virtual camera for a whole clip piece: (camera points (T, 21, 3), COCO px (T, 17, 2), focal (),
-    principal (2,), image size (2,))."""
+    principal (2,), image size (2,)); the keypoints at `placement` (core.keypoints; None: the joints)."""
     bodies = torch.from_numpy(clip.points)[None]
     draw, _ = window_camera(bodies, synth_cfg, gen)
     cam, t = film_still(bodies, draw)[0], bodies.shape[1]
-    coco = project_to_image(cam[:, list(COCO_FROM_BODY)], draw.focal.expand(t), draw.principal.expand(t, 2))
+    where = KeypointPlacement.constant(t, placement) if placement is not None else None
+    coco = project_to_image(detector_keypoints(cam, where), draw.focal.expand(t), draw.principal.expand(t, 2))
     return cam, coco, draw.focal[0], draw.principal[0], draw.size[0]
 
 
@@ -194,16 +200,17 @@ def evaluate_tracks(
     noise: TrackNoise | None,
     *,
     seed: int,
+    placement: tuple[float, float, float] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Film every clip piece as a video track (static camera, seeded), optionally corrupt and refine its 2D, and
     lift it as the lift stage does (stages.lift.lift_tracks) with each named (single-frame, temporal or None)
     pair. Per name: MPJPE, PA-MPJPE (mm) over the 17 joints of the frames that have a detection, the same over
     the 12 limb joints (mid-hip aligned), acceleration error (mm/frame^2) over runs of three such frames, overall
-    and per motion group."""
+    and per motion group. `placement`: the 2D keypoints where a detector marks them (core.keypoints)."""
     gen = torch.Generator().manual_seed(seed)
     sums = {name: {} for name in lifters}
     for clip in clips:
-        cam, coco, focal, principal, size = film_clip(clip, synth_cfg, gen)
+        cam, coco, focal, principal, size = film_clip(clip, synth_cfg, gen, placement)
         t = len(cam)
         if noise is None:
             keypoints = torch.cat([coco, torch.ones(t, NUM_COCO_JOINTS, 1)], -1).numpy()

@@ -39,7 +39,8 @@ def plot_report(report_path: Path, png_path: Path) -> None:
     left.set_yscale("log")
     left.set_xlabel("step")
     left.set_title("training losses")
-    left.legend(fontsize=7)
+    if history:  # a run shorter than one logging interval has no curve to label
+        left.legend(fontsize=7)
     validation = report.get("validation", [])
     for key in ("mpjpe_mm", "pa_mpjpe_mm", "n_mpjpe_mm"):
         right.plot([r["step"] for r in validation], [r[key] for r in validation], marker="o", label=key)

@@ -247,3 +247,17 @@ def test_a_run_whose_loss_stays_non_finite_stops_with_one_line(tmp_path):
     with pytest.raises(TrainingDiverged, match=f"{MAX_SKIPPED_IN_A_ROW} steps in a row") as err:
         tiny_loop(tmp_path, MAX_SKIPPED_IN_A_ROW + 5, set(range(2, 100)))
     assert "\n" not in str(err.value)
+
+
+def test_report_plot_of_a_run_shorter_than_one_logging_interval(tmp_path):
+    """No loss curve yet (the first log comes after [train] val_every steps): the plot is written, silently."""
+    import warnings
+
+    from camerapose_cli.training.run import plot_report
+
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"history": [], "validation": []}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plot_report(report, tmp_path / "report.png")
+    assert (tmp_path / "report.png").read_bytes().startswith(b"\x89PNG")

@@ -258,6 +258,8 @@ class TrainRefinerSection(ScheduleSection):
 class RefineNoiseSection(Section):
     jitter_scale: float
     jitter_spread: float
+    jitter_white_share: float = Field(ge=0, le=1)
+    jitter_correlation_frames: float = Field(gt=0)
     conf_clean: float
     conf_per_error: float
     conf_noise: float

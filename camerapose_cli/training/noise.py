@@ -10,6 +10,7 @@ often left and right are swapped. `weights/noise_calibration.json` holds the res
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
+from scipy.signal import lfilter
 
 from camerapose_cli.core.skeleton import COCO17_FLIP, COCO17_JOINTS, COCO17_OCCLUSION_GROUPS, COCO17_SWAP_PAIRS
 from camerapose_cli.io.coco import read_coco_keypoints
@@ -172,6 +174,16 @@ def _bursts(b: int, t: int, rate: torch.Tensor, max_len: int, gen: torch.Generat
     return covered
 
 
+def drifting_noise(shape: tuple[int, ...], correlation_frames: float, gen: torch.Generator) -> torch.Tensor:
+    """Unit-variance Gaussian noise (B, T, ...) that drifts along T: a stationary first-order autoregressive process
+    whose correlation falls to 1/e after `correlation_frames` frames."""
+    rho = math.exp(-1.0 / correlation_frames)
+    gain = math.sqrt(1 - rho**2)
+    steps = torch.randn(shape, generator=gen).numpy()
+    start = steps[:, :1] * (1 - gain)  # filter state that makes the first frame the step itself: stationary from t = 0
+    return torch.from_numpy(lfilter([gain], [1.0, -rho], steps, axis=1, zi=start)[0]).float()
+
+
 def corrupt_sequences(
     clean: torch.Tensor, calibration: NoiseCalibration, cfg: RefineNoiseSection, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -183,7 +195,12 @@ def corrupt_sequences(
     per_joint = torch.tensor(calibration.joint_error_median, dtype=torch.float32).nan_to_num(0.05) / 1.1774
     level = torch.exp(torch.randn(b, generator=gen) * cfg.jitter_spread) * cfg.jitter_scale
     sigma = per_joint[None, None, :] * (size * level)[:, None, None]
-    noise = torch.randn(b, t, j, 2, generator=gen) * sigma[..., None]
+    white = cfg.jitter_white_share
+    noise = torch.randn(b, t, j, 2, generator=gen) * white
+    if white < 1:
+        persistent = drifting_noise((b, t, j, 2), cfg.jitter_correlation_frames, gen)
+        noise = noise + persistent * math.sqrt(1 - white**2)
+    noise = noise * sigma[..., None]
     noisy = clean + noise
     rel_err = noise.norm(dim=-1) / size[:, None, None]
     conf = (cfg.conf_clean - cfg.conf_per_error * rel_err + cfg.conf_noise * torch.randn(b, t, j, generator=gen)).clamp(

@@ -24,7 +24,7 @@ import torch
 
 import camerapose_cli
 from camerapose_cli.config import load_preset
-from camerapose_cli.core.keypoints import DETECTOR_PLACEMENT, KeypointPlacement
+from camerapose_cli.core.keypoints import DETECTOR_PLACEMENT
 from camerapose_cli.core.skeleton import COCO17_JOINTS
 from camerapose_cli.io.coco import read_coco_keypoints
 from camerapose_cli.io.schema import read_keypoints2d
@@ -113,7 +113,7 @@ def synthetic_keypoints(
     bodies = torch.from_numpy(mocap_eval_bodies(mocap, split, preset.mocap, stride)[0])
     if augment:
         bodies = augment_bodies(bodies, preset.synth, gen)
-    placement = KeypointPlacement.constant(len(bodies), DETECTOR_PLACEMENT) if detector else None
+    placement = DETECTOR_PLACEMENT if detector else None
     return film_bodies(bodies, preset.synth, gen, placement)[1].numpy()
 
 
@@ -149,9 +149,9 @@ def ratio_rows(stride: int) -> None:
             where = "detector placement" if detector else "joints"
             keypoints = synthetic_keypoints(mocap, split, stride * 4, detector=detector)
             legs[f"synthetic, {label}, {where}"] = leg_ratios(keypoints)
-    print(
-        f"\n   upright, straight legs (one row per side), median: placement {DETECTOR_PLACEMENT} (hip, knee, shoulder)"
-    )
+    d = DETECTOR_PLACEMENT
+    placement = f"hip {d.hip_along_thigh.item():.2f}, knee {d.knee_along_shin.item():.2f}, shoulder {d.shoulder_up_m.item():.2f} m"
+    print(f"\n   upright, straight legs (one row per side), median: detector placement {placement}")
     print(f"   {'source':52s} {'legs':>6s}   {'thigh/shin':>10s}   {'torso/shin':>10s}   {'legs/torso':>10s}")
     for label, ratios in legs.items():
         ok = ratios[np.isfinite(ratios).all(1)]

@@ -35,7 +35,7 @@ from scipy.signal import savgol_filter
 import camerapose_cli
 from camerapose_cli.config import load_preset
 from camerapose_cli.core.device import resolve_device
-from camerapose_cli.core.keypoints import DETECTOR_PLACEMENT
+from camerapose_cli.core.keypoints import DETECTOR_PLACEMENT, KeypointPlacement
 from camerapose_cli.core.skeleton import H36M17_BONES
 from camerapose_cli.io.resources import shipped_dir
 from camerapose_cli.io.schema import read_keypoints2d
@@ -58,7 +58,7 @@ def accuracy_table(
     temporal_path: Path,
     max_frames: int,
     cameras: str,
-    placement: tuple[float, float, float] | None = None,
+    placement: KeypointPlacement | None = None,
 ) -> None:
     preset = load_preset("default")
     synth = load_preset(cameras).synth

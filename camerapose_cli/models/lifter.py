@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from camerapose_cli.core.keypoints import DETECTOR_PLACEMENT, KeypointPlacement, detector_keypoints
+from camerapose_cli.core.keypoints import DETECTOR_PLACEMENT, detector_keypoints
 from camerapose_cli.core.skeleton import (
     BODY_FLIP,
     COCO17_FLIP,
@@ -102,7 +102,7 @@ class LifterOutput:
     @property
     def detector_points(self) -> torch.Tensor:
         """Where a COCO detector marks the 17 keypoints on this body (N, 17, 3): what reprojects onto detections."""
-        return detector_keypoints(self.body, KeypointPlacement.constant(len(self.body), DETECTOR_PLACEMENT))
+        return detector_keypoints(self.body, DETECTOR_PLACEMENT)
 
 
 class Lifter(nn.Module):

@@ -51,12 +51,12 @@ def evaluate_on_bodies(
     noise_frac: float,
     seed: int,
     mirror: bool = False,
-    placement: tuple[float, float, float] | None = None,
+    placement: KeypointPlacement | None = None,
 ) -> dict[str, Any]:
     """Film bodies (N, 21, 3) with seeded virtual cameras and report the MPJPE family (mm) and per-joint errors.
     `noise_frac` > 0: Gaussian 2D noise of that sigma (fraction of the person's extent), no dropped joints.
     `mirror`: the lifter's output averaged with its mirrored input's, as `lift` does with [lift] mirror_average.
-    `placement`: (hip, knee, shoulder) keypoint offsets (core.keypoints), the same for every body; None: the joints."""
+    `placement`: where the 2D keypoints sit on every body (core.keypoints); None: at the joints."""
     noise = noise_cfg.with_values(noise_frac=(noise_frac, noise_frac), drop_prob=(0.0, 0.0)) if noise_frac > 0 else None
     gen = torch.Generator().manual_seed(seed)
     sums: dict[str, float] = {}
@@ -68,8 +68,7 @@ def evaluate_on_bodies(
     for start in range(0, len(points), EVAL_BATCH):
         # Drawn on the CPU, where the seeded generator is, so every device films the same views.
         chunk_points = points[start : start + EVAL_BATCH]
-        where = KeypointPlacement.constant(len(chunk_points), placement) if placement is not None else None
-        chunk = to_device(make_batch(chunk_points, synth_cfg, gen, noise, augment=False, placement=where), device)
+        chunk = to_device(make_batch(chunk_points, synth_cfg, gen, noise, augment=False, placement=placement), device)
         out = mirror_average(model, chunk.inputs) if mirror else model(chunk.inputs)
         n = len(chunk.inputs)
         for key, value in evaluate_lifter(model, chunk, out).items():
@@ -151,15 +150,14 @@ def film_clip(
     clip: EvalClip,
     synth_cfg: SynthSection,
     gen: torch.Generator,
-    placement: tuple[float, float, float] | None = None,
+    placement: KeypointPlacement | None = None,
 ) -> tuple[torch.Tensor, ...]:
     """One static virtual camera for a whole clip piece: (camera points (T, 21, 3), COCO px (T, 17, 2), focal (),
     principal (2,), image size (2,)); the keypoints at `placement` (core.keypoints; None: the joints)."""
     bodies = torch.from_numpy(clip.points)[None]
     draw, _ = window_camera(bodies, synth_cfg, gen)
     cam, t = film_still(bodies, draw)[0], bodies.shape[1]
-    where = KeypointPlacement.constant(t, placement) if placement is not None else None
-    coco = project_to_image(detector_keypoints(cam, where), draw.focal.expand(t), draw.principal.expand(t, 2))
+    coco = project_to_image(detector_keypoints(cam, placement), draw.focal.expand(t), draw.principal.expand(t, 2))
     return cam, coco, draw.focal[0], draw.principal[0], draw.size[0]
 
 
@@ -200,7 +198,7 @@ def evaluate_tracks(
     noise: TrackNoise | None,
     *,
     seed: int,
-    placement: tuple[float, float, float] | None = None,
+    placement: KeypointPlacement | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Film every clip piece as a video track (static camera, seeded), optionally corrupt and refine its 2D, and
     lift it as the lift stage does (stages.lift.lift_tracks) with each named (single-frame, temporal or None)

@@ -273,8 +273,8 @@ def weak_losses(
 ) -> dict[str, torch.Tensor]:
     """2D-only losses: project where a detector marks the lifted body's keypoints (core.keypoints) through the
     predicted camera and compare with the 2D (confidence-weighted); a bone-length prior keeps reprojection from
-    stretching or shrinking limbs along the view ray. The symmetry
-    prior is always computed (a plausibility log) but weighted 0 by default (docs/method.md)."""
+    stretching or shrinking limbs along the view ray. The symmetry prior is always computed (a plausibility log) but
+    weighted 0 by default (docs/method.md)."""
     principal_n = -centre / scale[:, None]  # the virtual camera's principal point is at 0
     root_depth = out.depth_ratio * focal / scale
     return {

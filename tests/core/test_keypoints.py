@@ -21,7 +21,7 @@ def bodies(bandai):
 
 def test_no_placement_is_the_skeleton(bodies):
     assert torch.equal(detector_keypoints(bodies), bodies[:, list(COCO_FROM_BODY)])
-    zero = KeypointPlacement.constant(len(bodies), (0.0, 0.0, 0.0))
+    zero = KeypointPlacement.constant(hip=0.0, knee=0.0, shoulder=0.0)
     torch.testing.assert_close(detector_keypoints(bodies, zero), bodies[:, list(COCO_FROM_BODY)])
 
 
@@ -44,12 +44,12 @@ def test_keypoints_move_along_the_body(bodies):
 
 def test_placement_is_the_same_in_any_frame_and_batch_shape(bodies):
     turn = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(1)))[0]
-    placement = KeypointPlacement.constant(len(bodies), DETECTOR_PLACEMENT)
+    placement = DETECTOR_PLACEMENT
     torch.testing.assert_close(
         detector_keypoints(bodies @ turn.T, placement), detector_keypoints(bodies, placement) @ turn.T
     )
     windows = bodies[: 2 * (len(bodies) // 2)].reshape(2, -1, *bodies.shape[1:])
-    every = KeypointPlacement.constant(windows.shape[:2].numel(), DETECTOR_PLACEMENT)
+    every = DETECTOR_PLACEMENT
     torch.testing.assert_close(
         detector_keypoints(windows, every).flatten(0, 1), detector_keypoints(windows.flatten(0, 1), every)
     )

@@ -12,6 +12,7 @@ Variants (the rest of the preset is `default`, whose own choice is "both"):
 - pose: + [pose_augment] on half the samples (limbs bent and turned, legs recombined, bodies tilted);
 - joints: + other rigs' joint placement ([synth] joint_offset_m = 0.04);
 - both: pose + joints;
+- torso: both, and the upper body bent and twisted at the pelvis ([pose_augment] torso_prob = 0.5);
 - bandai-size: the body-size prior of earlier shipped weights (Bandai's height, +-15%) instead of adults' heights.
 """
 
@@ -31,6 +32,7 @@ VARIANTS = {
     "pose": "[train]\npose_augment_prob = 0.5\n[synth]\njoint_offset_m = 0.0\n",
     "joints": "[train]\npose_augment_prob = 0.0\n[synth]\njoint_offset_m = 0.04\n",
     "both": "[train]\npose_augment_prob = 0.5\n[synth]\njoint_offset_m = 0.04\n",
+    "torso": "[train]\npose_augment_prob = 0.5\n[synth]\njoint_offset_m = 0.04\n[pose_augment]\ntorso_prob = 0.5\n",
     "bandai-size": NONE.replace("[synth]\n", "[synth]\nbody_height_m = [1.29, 1.75]\n"),
 }
 SETS = (("CC all", CC, "all"), ("Bandai test_seen", BANDAI, "test_seen"), ("Bandai test_unseen", BANDAI, "test_unseen"))

@@ -212,6 +212,10 @@ class PoseAugmentSection(Section):
     legs_apart_prob: float = Field(ge=0, le=1)
     max_flex_deg: float = Field(ge=0, le=180)
     recombine_prob: float = Field(ge=0, le=1)
+    torso_prob: float = Field(ge=0, le=1)
+    torso_flex_deg: Range
+    torso_side_deg: float = Field(ge=0, le=90)
+    torso_twist_deg: float = Field(ge=0, le=90)
     tilt_prob: float = Field(ge=0, le=1)
     tilt_deg: float = Field(ge=0, le=180)
 

@@ -7,6 +7,8 @@ On world bodies (N, 21, 3), Y up, in runs of `repeat` frames (one window) that s
   the hips and knees together (crouching, sitting, kneeling) and spread at the hip; flexion stays within
   [pose_augment] max_flex_deg;
 - `recombine_limbs`: the lower body of another window under this window's upper body, turned to its heading;
+- `bend_torso`: the upper body bent forward or back and sideways at the pelvis and twisted against the legs
+  (bending over, reaching down, turning the shoulders);
 - `tilt_bodies`: the whole body turned about a horizontal axis through the pelvis (leaning, lying).
 
 Every range comes from the preset's [pose_augment] table.
@@ -58,10 +60,14 @@ def body_axes(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.T
     return torch.cross(left, up, dim=-1), up, left
 
 
-def rotate_about(points: torch.Tensor, pivot: int, rotation: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
-    """Turn the points below `pivot` (itself included) about it by `rotation` (N, 3, 3), for the bodies `where` (N,)."""
+def rotate_about(
+    points: torch.Tensor, pivot: int, rotation: torch.Tensor, where: torch.Tensor, centre: int | None = None
+) -> torch.Tensor:
+    """Turn the points below `pivot` (itself included) by `rotation` (N, 3, 3) about the point `centre` (default:
+    the pivot itself), for the bodies `where` (N,)."""
     moving = _descendants(pivot)
-    centre = points[:, pivot : pivot + 1]
+    at = pivot if centre is None else centre
+    centre = points[:, at : at + 1]
     turned = (points[:, moving] - centre) @ rotation.transpose(1, 2) + centre
     out = points.clone()
     out[:, moving] = torch.where(where[:, None, None], turned, points[:, moving])
@@ -179,11 +185,30 @@ def tilt_bodies(points: torch.Tensor, cfg: PoseAugmentSection, gen: torch.Genera
     return torch.where(pick[:, None, None], turned, points)
 
 
+def bend_torso(points: torch.Tensor, cfg: PoseAugmentSection, gen: torch.Generator, repeat: int = 1) -> torch.Tensor:
+    """The upper body (spine and everything above it) turned at the pelvis against the legs, per window: bent
+    forward (positive) or back, bent sideways and twisted about the torso's own axis."""
+    if cfg.torso_prob == 0:  # draws nothing, so presets without it reproduce earlier trainings exactly
+        return points
+    n = len(points) // repeat
+    pick = _per_window(torch.rand(n, generator=gen) < cfg.torso_prob, repeat)
+    forward, up, left = body_axes(points)
+    flex = _per_window(torch.deg2rad(_draw(n, *cfg.torso_flex_deg, gen)), repeat)
+    side = _per_window(torch.deg2rad(_draw(n, -cfg.torso_side_deg, cfg.torso_side_deg, gen)), repeat)
+    twist = _per_window(torch.deg2rad(_draw(n, -cfg.torso_twist_deg, cfg.torso_twist_deg, gen)), repeat)
+    # About the left axis a positive turn takes up towards forward (left x up = forward): a forward bend.
+    rotation = axis_angle_matrix(forward, side) @ axis_angle_matrix(left, flex) @ axis_angle_matrix(up, twist)
+    return rotate_about(points, BODY_INDEX["spine"], rotation, pick, centre=BODY_INDEX["pelvis"])
+
+
 def augment_poses(
     points: torch.Tensor, cfg: PoseAugmentSection, share: float, gen: torch.Generator, repeat: int = 1
 ) -> torch.Tensor:
-    """All three, in the order recombine, bend, tilt, on a `share` of the windows; the others are left as they are."""
+    """All four, in the order recombine, bend limbs, tilt, bend torso, on a `share` of the windows; the others are
+    left as they are."""
     n = len(points) // repeat
     pick = _per_window(torch.rand(n, generator=gen) < share, repeat)
-    augmented = tilt_bodies(bend_limbs(recombine_limbs(points, cfg, gen, repeat), cfg, gen, repeat), cfg, gen, repeat)
+    augmented = recombine_limbs(points, cfg, gen, repeat)
+    for augment in (bend_limbs, tilt_bodies, bend_torso):
+        augmented = augment(augmented, cfg, gen, repeat)
     return torch.where(pick[:, None, None], augmented, points)

@@ -137,6 +137,7 @@ def test_bvh_round_trip_and_track_parts(mocap_run, bandai, tmp_path):
     assert json.loads(rerun.stdout)["skipped"] == 1
 
 
+@pytest.mark.filterwarnings("ignore:No analog data found in file:UserWarning")  # the c3d reader; we write none
 def test_trc_c3d_and_csv_hold_the_world_joints(mocap_run):
     run, _, _ = mocap_run
     for fmt in ("trc", "c3d", "csv"):

@@ -13,9 +13,12 @@ from camerapose_cli.core.skeleton import BODY_INDEX, H36M17_BONES
 from camerapose_cli.training.augment import (
     ARMS,
     LEGS,
+    LOWER_BODY,
     _flexion,
     augment_poses,
     bend_limbs,
+    bend_torso,
+    body_axes,
     recombine_limbs,
     tilt_bodies,
 )
@@ -30,9 +33,11 @@ def bodies(bandai):
 
 
 def test_every_augmentation_keeps_bone_lengths(bodies):
-    cfg = load_preset("default").pose_augment.with_values(recombine_prob=1.0, tilt_prob=1.0, arm_prob=1, leg_prob=1)
+    cfg = load_preset("default").pose_augment.with_values(
+        recombine_prob=1.0, tilt_prob=1.0, arm_prob=1, leg_prob=1, torso_prob=1
+    )
     before = bone_lengths(bodies, H36M17_BONES)
-    for augment in (bend_limbs, recombine_limbs, tilt_bodies):
+    for augment in (bend_limbs, recombine_limbs, tilt_bodies, bend_torso):
         after = augment(bodies, cfg, torch.Generator().manual_seed(0))
         assert not torch.allclose(after, bodies)
         torch.testing.assert_close(bone_lengths(after, H36M17_BONES), before, atol=1e-5, rtol=0)
@@ -50,11 +55,33 @@ def test_bent_limbs_stay_within_the_flexion_limit_and_legs_crouch(bodies):
     assert pelvis_height(after) < 0.85 * pelvis_height(bodies)  # sitting and crouching bring the pelvis down
 
 
+def test_bent_torso_leans_the_upper_body_over_planted_legs(bodies):
+    cfg = load_preset("default").pose_augment.with_values(
+        torso_prob=1.0, torso_flex_deg=(80.0, 90.0), torso_side_deg=0.0, torso_twist_deg=0.0
+    )
+    after = bend_torso(bodies, cfg, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(after[:, list(LOWER_BODY)], bodies[:, list(LOWER_BODY)])
+    forward, _, _ = body_axes(bodies)
+    thorax, pelvis = BODY_INDEX["thorax"], BODY_INDEX["pelvis"]
+    before_axis, after_axis = bodies[:, thorax] - bodies[:, pelvis], after[:, thorax] - after[:, pelvis]
+    assert float(after_axis[:, 1].median()) < 0.25 * float(before_axis[:, 1].median())  # bent over, not upright
+    assert float((after_axis * forward).sum(-1).median()) > 0.8 * float(before_axis.norm(dim=-1).median())
+    twisted = bend_torso(
+        bodies, cfg.with_values(torso_flex_deg=(0.0, 0.0), torso_twist_deg=40.0), torch.Generator().manual_seed(0)
+    )
+    torch.testing.assert_close(twisted[:, thorax], bodies[:, thorax], atol=1e-5, rtol=0)  # turned about its own axis
+    assert not torch.allclose(twisted[:, BODY_INDEX["l_shoulder"]], bodies[:, BODY_INDEX["l_shoulder"]])
+    off = cfg.with_values(torso_prob=0.0)
+    gen = torch.Generator().manual_seed(3)
+    torch.testing.assert_close(bend_torso(bodies, off, gen), bodies)
+    assert torch.equal(gen.get_state(), torch.Generator().manual_seed(3).get_state())  # drew nothing
+
+
 def test_windows_share_one_draw_and_share_zero_changes_nothing(bodies):
     cfg = load_preset("default").pose_augment
     gen = torch.Generator().manual_seed(0)
     window = bodies[:1].expand(6, -1, -1).clone()  # one pose held for a window of 6 frames
-    out = augment_poses(window, cfg.with_values(arm_prob=1.0), 1.0, gen, repeat=6)
+    out = augment_poses(window, cfg.with_values(arm_prob=1.0, torso_prob=1.0), 1.0, gen, repeat=6)
     torch.testing.assert_close(out, out[:1].expand_as(out))
     torch.testing.assert_close(augment_poses(bodies, cfg, 0.0, gen), bodies)
 

@@ -67,8 +67,8 @@ def rotate_about(
     the pivot itself), for the bodies `where` (N,)."""
     moving = _descendants(pivot)
     at = pivot if centre is None else centre
-    centre = points[:, at : at + 1]
-    turned = (points[:, moving] - centre) @ rotation.transpose(1, 2) + centre
+    origin = points[:, at : at + 1]
+    turned = (points[:, moving] - origin) @ rotation.transpose(1, 2) + origin
     out = points.clone()
     out[:, moving] = torch.where(where[:, None, None], turned, points[:, moving])
     return out

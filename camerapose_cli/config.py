@@ -28,6 +28,7 @@ MocapUnit = Literal["auto", "m", "cm", "inch"]
 Split = Literal["test_seen", "test_unseen", "val", "train", "all"]  # "all": every clip, for a set held out whole
 ModelKind = Literal["lifter", "refiner", "temporal"]
 Executor = Literal["local", "ray"]  # where a stage's inputs run: this process, or a Ray cluster (stages.ray_executor)
+LifterNoiseModel = Literal["gaussian", "detector"]  # the single-frame lifter's 2D corruption ([lifter_noise] model)
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 Range = tuple[float, float]
@@ -123,6 +124,9 @@ class SynthSection(Section):
 
 
 class LifterNoiseSection(Section):
+    model: LifterNoiseModel
+    detector_strength: Range
+    calibration: str
     noise_frac: Range
     conf_per_error: float
     conf_jitter: float

@@ -40,7 +40,14 @@ from camerapose_cli.core.skeleton import (
     NUM_H36M_JOINTS,
 )
 from camerapose_cli.training.augment import augment_poses, move_joints
-from camerapose_cli.training.noise import NoiseCalibration, corrupt_keypoints, corrupt_sequences, uniform
+from camerapose_cli.training.noise import (
+    DetectorFrameNoise,
+    NoiseCalibration,
+    corrupt_frames,
+    corrupt_keypoints,
+    corrupt_sequences,
+    uniform,
+)
 
 WORLD_UP = torch.tensor([0.0, 1.0, 0.0])
 Batch = TypeVar("Batch")
@@ -194,7 +201,7 @@ def make_batch(
     world_points: torch.Tensor,
     cfg: SynthSection,
     gen: torch.Generator,
-    noise: LifterNoiseSection | None,
+    noise: LifterNoiseSection | DetectorFrameNoise | None,
     *,
     augment: bool = True,
     poses: PoseAugmentSection | None = None,
@@ -203,7 +210,8 @@ def make_batch(
 ) -> SyntheticBatch:
     """Body points in the world (N, 21, 3) → a lifter batch: optionally augmented bodies (proportions, where the
     detector's keypoints sit; with `poses`, a `poses_share` of them also in new poses), 2D corrupted by `noise`
-    (exact 2D, confidence 1, with None). Without `augment` the keypoints sit at `placement` (None: the joints)."""
+    (the Gaussian model of a [lifter_noise] section, the detector model, or exact 2D with confidence 1 for None).
+    Without `augment` the keypoints sit at `placement` (None: the joints)."""
     bodies = augment_bodies(world_points, cfg, gen) if augment else world_points
     if poses is not None and poses_share > 0:
         bodies = augment_poses(bodies, poses, poses_share, gen)
@@ -212,6 +220,8 @@ def make_batch(
     cam, coco_px, focal, principal, _ = film_bodies(bodies, cfg, gen, placement)
     if noise is None:
         noisy, conf = coco_px, torch.ones(coco_px.shape[:2])
+    elif isinstance(noise, DetectorFrameNoise):
+        noisy, conf = corrupt_frames(coco_px, noise, gen)
     else:
         noisy, conf = corrupt_keypoints(coco_px, noise, gen)
     inputs, centre, scale, rotation = lifter_inputs(noisy, conf, focal, principal)

@@ -75,7 +75,7 @@ from camerapose_cli.training.losses import (
     reprojection_loss,
     symmetry_prior,
 )
-from camerapose_cli.training.noise import NoiseCalibration
+from camerapose_cli.training.noise import DetectorFrameNoise, NoiseCalibration
 from camerapose_cli.training.weak import WeakSamples
 
 HISTORY_EVERY = 50  # steps between two rows of the loss history in the report
@@ -354,7 +354,7 @@ def train_lifter(
     train_clips: list[str],
     val_clips: list[str],
     synth_cfg: SynthSection,
-    noise_cfg: LifterNoiseSection,
+    noise_cfg: LifterNoiseSection | DetectorFrameNoise,
     train_cfg: TrainSection,
     out_dir: Path,
     *,

@@ -185,15 +185,22 @@ def drifting_noise(shape: tuple[int, ...], correlation_frames: float, gen: torch
 
 
 def corrupt_sequences(
-    clean: torch.Tensor, calibration: NoiseCalibration, cfg: RefineNoiseSection, gen: torch.Generator
+    clean: torch.Tensor,
+    calibration: NoiseCalibration,
+    cfg: RefineNoiseSection,
+    gen: torch.Generator,
+    strength: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Detector-like corruption of clean sequences (B, T, 17, 2). Returns (noisy, conf, present)."""
+    """Detector-like corruption of clean sequences (B, T, 17, 2). Returns (noisy, conf, present).
+    `strength` (B,) scales each sequence's jitter (None: 1)."""
     b, t, j, _ = clean.shape
     lo, hi = clean.amin(2), clean.amax(2)
     size = torch.sqrt(((hi - lo).prod(-1)).clamp(min=1.0)).mean(1)  # person size per window, px
     # Jitter: per-joint median error from the calibration; a Gaussian's median radius is 1.1774 sigma.
     per_joint = torch.tensor(calibration.joint_error_median, dtype=torch.float32).nan_to_num(0.05) / 1.1774
     level = torch.exp(torch.randn(b, generator=gen) * cfg.jitter_spread) * cfg.jitter_scale
+    if strength is not None:
+        level = level * strength
     sigma = per_joint[None, None, :] * (size * level)[:, None, None]
     white = cfg.jitter_white_share
     noise = torch.randn(b, t, j, 2, generator=gen) * white
@@ -248,3 +255,25 @@ def corrupt_sequences(
     # Gaps: frames where the track has no detection at all.
     present = ~_bursts(b, t, torch.full((b,), cfg.gap_rate), cfg.gap_max_frames, gen)
     return noisy, conf, present
+
+
+@dataclass(frozen=True)
+class DetectorFrameNoise:
+    """Single frames of the detector noise model ([refine_noise] and its calibration), the jitter scaled by a
+    strength drawn per frame from `strength`: how the single-frame lifter's training 2D is corrupted with
+    [lifter_noise] model = "detector"."""
+
+    calibration: NoiseCalibration
+    cfg: RefineNoiseSection
+    strength: tuple[float, float]
+
+
+def corrupt_frames(
+    keypoints: torch.Tensor, noise: DetectorFrameNoise, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The detector noise model on clean single frames (N, 17, 2): each a one-frame sequence, so swaps, occlusions,
+    misses and spikes occur at their per-frame rates (a frame missing whole has no meaning here and is not drawn
+    from). Returns (noisy keypoints, confidences)."""
+    strength = uniform(len(keypoints), *noise.strength, gen)
+    noisy, conf, _ = corrupt_sequences(keypoints[:, None], noise.calibration, noise.cfg, gen, strength)
+    return noisy[:, 0], conf[:, 0]

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from camerapose_cli.config import ModelKind, Preset, TrainSection
+from camerapose_cli.config import LifterNoiseSection, ModelKind, Preset, TrainSection
 from camerapose_cli.core.device import resolve_device
 from camerapose_cli.core.skeleton import BVH_JOINT_NAMES
 from camerapose_cli.errors import UsageError
@@ -19,7 +19,7 @@ from camerapose_cli.io.resources import shipped_dir
 from camerapose_cli.models.checkpoints import default_weights, load_model, read_checkpoint, save_checkpoint, to_half
 from camerapose_cli.progress import StepReporter, info
 from camerapose_cli.training.loop import finetune_config, train_lifter, train_refiner, train_temporal
-from camerapose_cli.training.noise import NoiseCalibration
+from camerapose_cli.training.noise import DetectorFrameNoise, NoiseCalibration
 from camerapose_cli.training.splits import split_clips
 from camerapose_cli.training.weak import load_weak_2d
 
@@ -67,6 +67,16 @@ def read_joint_map(path: Path) -> dict[str, str | list[str]]:
     if unknown:
         raise UsageError(f"{path}: unknown body point {unknown[0]!r} in [joints]; known: {', '.join(BVH_JOINT_NAMES)}")
     return joints
+
+
+def lifter_training_noise(preset: Preset) -> LifterNoiseSection | DetectorFrameNoise:
+    """How the single-frame lifter's training 2D is corrupted: [lifter_noise]'s Gaussian model, or single frames of
+    the detector model that the refiner and the temporal lifter train on ([refine_noise] and its calibration)."""
+    section = preset.lifter_noise
+    if section.model == "gaussian":
+        return section
+    calibration = NoiseCalibration.load(shipped_dir("weights") / section.calibration)
+    return DetectorFrameNoise(calibration, preset.refine_noise, section.detector_strength)
 
 
 def lifter_schedule(preset: Preset, steps: int | None, seed: int | None, init: Path | None) -> TrainSection:
@@ -145,7 +155,7 @@ def run_training(
                 splits["train"],
                 splits["val"],
                 preset.synth,
-                preset.lifter_noise,
+                lifter_training_noise(preset),
                 cfg,
                 out,
                 on_step=progress.update,

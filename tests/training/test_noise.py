@@ -1,4 +1,5 @@
-"""The detector-like noise model's jitter: white, or persisting from frame to frame as a detector's error does."""
+"""The detector-like noise model: its jitter (white, or persisting from frame to frame as a detector's error does)
+and its single frames, which the single-frame lifter can train on."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from scipy.signal import savgol_filter
 
 from camerapose_cli.config import load_preset
 from camerapose_cli.io.resources import shipped_dir
-from camerapose_cli.training.noise import NoiseCalibration, corrupt_sequences, drifting_noise
+from camerapose_cli.training.data import make_batch
+from camerapose_cli.training.noise import (
+    DetectorFrameNoise,
+    NoiseCalibration,
+    corrupt_frames,
+    corrupt_sequences,
+    drifting_noise,
+)
+from camerapose_cli.training.run import lifter_training_noise
 
 
 def test_drifting_noise_is_stationary_with_the_asked_correlation():
@@ -32,7 +41,8 @@ def _jitter(share: float) -> tuple[float, float]:
     cfg = cfg.with_values(spike_rate=0.0, gap_rate=0.0)
     calibration = NoiseCalibration.load(shipped_dir("weights") / preset.train_refiner.calibration)
     calibration = replace(calibration, swap_rate=0.0, miss_rate=0.0)
-    clean = torch.rand(1, 1, 17, 2).expand(400, 60, 17, 2) * 200  # still people, 200 px
+    person = torch.rand(1, 1, 17, 2, generator=torch.Generator().manual_seed(1))  # the same for both calls
+    clean = person.expand(400, 60, 17, 2) * 200  # still people, 200 px
     noisy, _, _ = corrupt_sequences(clean.clone(), calibration, cfg, torch.Generator().manual_seed(0))
     error = noisy - clean
     residual = error.numpy() - savgol_filter(error.numpy(), 9, 2, axis=1)
@@ -44,3 +54,52 @@ def test_a_persistent_share_keeps_the_error_and_removes_frame_to_frame_jitter():
     drifting_error, drifting_residual = _jitter(0.3)
     assert drifting_error == pytest.approx(white_error, rel=0.1)  # the calibrated error size stays
     assert drifting_residual < 0.45 * white_residual  # what a smooth fit leaves is mostly the white share
+
+
+def _jitter_only(strength: tuple[float, float]) -> DetectorFrameNoise:
+    """The default preset's detector model with every event (swap, occlusion, miss, spike) off."""
+    preset = load_preset("default")
+    cfg = preset.refine_noise.with_values(jitter_spread=0.0, swap_rate_min=0.0, occlusion_rate=0.0, miss_rate_min=0.0)
+    cfg = cfg.with_values(spike_rate=0.0)
+    calibration = NoiseCalibration.load(shipped_dir("weights") / preset.lifter_noise.calibration)
+    return DetectorFrameNoise(replace(calibration, swap_rate=0.0, miss_rate=0.0), cfg, strength)
+
+
+def test_single_frames_carry_the_calibrated_jitter_scaled_by_the_strength():
+    clean = torch.rand(1, 17, 2, generator=torch.Generator().manual_seed(1)).expand(20000, 17, 2) * 200
+    size = math.sqrt(float((clean[0].amax(0) - clean[0].amin(0)).prod()))
+    calibration = _jitter_only((1.0, 1.0)).calibration
+    full, conf = corrupt_frames(clean.clone(), _jitter_only((1.0, 1.0)), torch.Generator().manual_seed(0))
+    half, _ = corrupt_frames(clean.clone(), _jitter_only((0.5, 0.5)), torch.Generator().manual_seed(0))
+    exact, _ = corrupt_frames(clean.clone(), _jitter_only((0.0, 0.0)), torch.Generator().manual_seed(0))
+    per_joint = (full - clean).norm(dim=-1).median(0).values / size
+    assert per_joint.tolist() == pytest.approx(calibration.joint_error_median, rel=0.05)
+    assert (half - clean).norm(dim=-1).median().item() == pytest.approx(
+        (full - clean).norm(dim=-1).median().item() / 2, rel=0.05
+    )
+    assert torch.equal(exact, clean)
+    assert 0.3 - 1e-6 <= conf.min().item() and conf.max().item() <= 0.99 + 1e-6  # a detected joint's range
+
+
+def test_single_frames_have_the_models_events():
+    preset = load_preset("default")
+    calibration = NoiseCalibration.load(shipped_dir("weights") / preset.lifter_noise.calibration)
+    noise = DetectorFrameNoise(calibration, preset.refine_noise, (0.0, 0.0))  # no jitter: every error is an event
+    clean = torch.rand(20000, 17, 2, generator=torch.Generator().manual_seed(1)) * 200
+    noisy, conf = corrupt_frames(clean.clone(), noise, torch.Generator().manual_seed(0))
+    moved = (noisy - clean).norm(dim=-1) > 1e-3
+    assert 0.01 < moved.float().mean().item() < 0.1  # misses, spikes and swaps: a few percent of the joints
+    assert conf[moved & (conf < 0.3)].numel() > 0.5 * moved.sum().item()  # most of them unconfident
+
+
+def test_the_lifter_noise_model_is_chosen_by_the_preset():
+    default = load_preset("default")
+    assert lifter_training_noise(default) is default.lifter_noise  # the Gaussian recipe, unchanged
+    detector = replace(default, lifter_noise=default.lifter_noise.with_values(model="detector"))
+    noise = lifter_training_noise(detector)
+    assert isinstance(noise, DetectorFrameNoise) and noise.strength == tuple(default.lifter_noise.detector_strength)
+    bodies = torch.randn(64, 21, 3, generator=torch.Generator().manual_seed(1)) * 0.3 + torch.tensor([0.0, 1.0, 0.0])
+    batch = make_batch(bodies, default.synth, torch.Generator().manual_seed(0), noise)
+    again = make_batch(bodies, default.synth, torch.Generator().manual_seed(0), noise)
+    assert torch.equal(batch.inputs, again.inputs)  # seeded
+    assert batch.inputs[..., 2].min() < 1.0  # the detector's confidences, not exact 2D's

@@ -24,14 +24,13 @@ from camerapose_cli.config import load_preset
 from camerapose_cli.core.metrics import acceleration_error
 from camerapose_cli.core.skeleton import NUM_H36M_JOINTS
 from camerapose_cli.io.mocap import load_mocap
-from camerapose_cli.io.resources import shipped_dir
 from camerapose_cli.io.schema import read_keypoints2d
 from camerapose_cli.models.checkpoints import default_weights, load_lifter, load_refiner
 from camerapose_cli.stages.lift import lift_with_intrinsics
 from camerapose_cli.stages.refine import refine_table, refine_track
 from camerapose_cli.training.data import make_sequences
 from camerapose_cli.training.loop import valid_window_starts
-from camerapose_cli.training.noise import NoiseCalibration
+from camerapose_cli.training.noise import load_calibration
 from camerapose_cli.training.splits import split_clips
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -47,7 +46,7 @@ def test_sequences(mocap, clips, count, length, seed, preset):
         1,
     )
     chosen = np.random.default_rng(seed).choice(starts, count, replace=False)
-    calibration = NoiseCalibration.load(shipped_dir("weights") / "noise_calibration.json")
+    calibration = load_calibration(preset.refine_noise)
     return make_sequences(
         mocap.points,
         chosen,

@@ -37,12 +37,11 @@ from camerapose_cli.config import load_preset
 from camerapose_cli.core.device import resolve_device
 from camerapose_cli.core.keypoints import DETECTOR_PLACEMENT, KeypointPlacement
 from camerapose_cli.core.skeleton import H36M17_BONES
-from camerapose_cli.io.resources import shipped_dir
 from camerapose_cli.io.schema import read_keypoints2d
 from camerapose_cli.models.checkpoints import default_weights, load_lifter, load_refiner, load_temporal
 from camerapose_cli.stages.lift import lift_tracks, read_camera_joints
 from camerapose_cli.training.evaluate import TrackNoise, clip_table, evaluate_tracks, film_clip, mocap_eval_clips
-from camerapose_cli.training.noise import NoiseCalibration, corrupt_sequences
+from camerapose_cli.training.noise import corrupt_sequences, load_calibration
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BANDAI = SHARED / "mocap" / "bandai_motion.tar.xz"
@@ -66,7 +65,7 @@ def accuracy_table(
     temporal = load_temporal(temporal_path).use_base(single)
     lifters = {"single": (single, None), "temporal": (single, temporal)}
     noise = TrackNoise(
-        NoiseCalibration.load(shipped_dir("weights") / preset.train_temporal.calibration),
+        load_calibration(preset.refine_noise),
         preset.refine_noise,
         load_refiner(default_weights("refiner")),
         preset.refine,
@@ -137,7 +136,7 @@ def real_rows(single_path: Path, temporal_path: Path) -> None:
             )
         print("   detector jitter (median residual from a smooth fit, fraction of the person's size):")
         preset = load_preset("default")
-        calibration = NoiseCalibration.load(shipped_dir("weights") / preset.train_temporal.calibration)
+        calibration = load_calibration(preset.refine_noise)
         for video in REAL_VIDEOS:
             table = read_keypoints2d(Path(tmp, "keypoints2d", video.name + ".parquet"))
             real = track_jitter(table.keypoints, table.track_id, table.frame)

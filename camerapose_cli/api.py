@@ -30,7 +30,7 @@ from camerapose_cli.detect.track import make_tracker
 from camerapose_cli.errors import UsageError
 from camerapose_cli.export.formats import EXPORT_FORMATS, ExportFormat
 from camerapose_cli.io.h36m import load_h36m_npz
-from camerapose_cli.io.resources import default_pose_model, sample_images, shipped_dir
+from camerapose_cli.io.resources import default_pose_model, sample_images
 from camerapose_cli.io.schema import KeypointTable
 from camerapose_cli.io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameBatch, MediaInfo, resize_frame
 from camerapose_cli.models.checkpoints import default_weights, load_lifter, load_refiner, load_temporal
@@ -42,7 +42,7 @@ from camerapose_cli.stages.lift import LiftResult, LiftStage, lift_keypoints
 from camerapose_cli.stages.refine import RefineStage, refine_track
 from camerapose_cli.training.evaluate import TrackNoise, evaluate_on_bodies, mocap_eval_bodies, mocap_eval_clips
 from camerapose_cli.training.evaluate import evaluate_tracks as evaluate_tracks_of
-from camerapose_cli.training.noise import NoiseCalibration
+from camerapose_cli.training.noise import DetectorFrameNoise, load_calibration
 from camerapose_cli.training.run import read_joint_map, run_training
 
 PathLike = str | Path
@@ -302,17 +302,23 @@ def evaluate(
     stride: int = 5,
     seed: int = 0,
     detector_keypoints: bool = False,
+    detector_noise: bool = False,
     preset: str | Preset = "default",
     device: str | None = None,
 ) -> dict:
     """MPJPE, PA-MPJPE, N-MPJPE and per-joint errors (mm) of a lifter on a mocap split (any BVH skeleton, with
     `joint_map` where its names are not known) or an H36M file; with `by_group` also per motion group.
+    `noise`: Gaussian 2D noise of that sigma (fraction of the person's height); `detector_noise`: single frames
+    of the detector noise model ([refine_noise], raw detections: no refiner) instead.
     `detector_keypoints`: the 2D keypoints where the detector places them (core.keypoints.DETECTOR_PLACEMENT),
     else at the skeleton's joints.
     `device`: where the lifter runs (default: the preset's [lift] device); the views are the same on any."""
     if (mocap is None) == (h36m is None):
         raise UsageError("give exactly one of --mocap PATH or --h36m FILE")
+    if detector_noise and noise > 0:
+        raise UsageError("--noise and --detector-noise are two noise models; give one")
     preset = _preset(preset)
+    frame_noise = DetectorFrameNoise(load_calibration(preset.refine_noise), preset.refine_noise, (1.0, 1.0))
     weights = _existing_file(weights, default_weights("lifter"), "--weights")
     model = load_lifter(weights).to(resolve_device(device or preset.lift.device))
     if mocap is not None:
@@ -334,10 +340,11 @@ def evaluate(
             seed=seed,
             mirror=preset.lift.mirror_average,
             placement=DETECTOR_PLACEMENT if detector_keypoints else None,
+            detector_noise=frame_noise if detector_noise else None,
         )
 
     result = {**measure(bodies), "source": source, "weights": str(weights), "noise_frac": noise, "stride": stride}
-    result["detector_keypoints"] = detector_keypoints
+    result["detector_keypoints"], result["detector_noise"] = detector_keypoints, detector_noise
     if by_group:
         result["groups"] = {
             str(group): {k: v for k, v in measure(bodies[groups == group]).items() if k != "per_joint_mm"}
@@ -373,7 +380,7 @@ def evaluate_tracks(
     clips = mocap_eval_clips(Path(mocap), split, preset.mocap, max_frames, joint_names=joints)
     noise = None
     if detector_noise:
-        calibration = NoiseCalibration.load(shipped_dir("weights") / preset.train_temporal.calibration)
+        calibration = load_calibration(preset.refine_noise)
         refiner = load_refiner(default_weights("refiner")).to(where)
         noise = TrackNoise(calibration, preset.refine_noise, refiner, preset.refine)
     temporal = load_temporal(temporal_path).to(where).use_base(single)

@@ -473,7 +473,11 @@ def evaluate(
         ),
     ] = False,
     detector_noise: Annotated[
-        bool, typer.Option("--detector-noise", help="With --tracks: detector-like 2D noise, then the refiner.")
+        bool,
+        typer.Option(
+            "--detector-noise",
+            help="Detector-like 2D noise (the refiner's noise model, raw); with --tracks, refined before lifting.",
+        ),
     ] = False,
     temporal_weights: Annotated[
         Path | None, typer.Option("--temporal-weights", help="With --tracks: temporal lifter checkpoint.")
@@ -521,6 +525,7 @@ def evaluate(
             subjects=[s.strip() for s in subjects.split(",") if s.strip()],
             seed=seed,
             detector_keypoints=detector_keypoints,
+            detector_noise=detector_noise,
             preset=pipeline,
             device=device,
         )
@@ -547,7 +552,8 @@ def _print_track_table(result: dict) -> None:
 
 def _print_eval_table(result: dict, noise: float) -> None:
     where = ", detector keypoints" if result.get("detector_keypoints") else ""
-    title = f"{result['source']}: {result['poses']} poses, 2D noise {noise:.0%} of height{where}"
+    noise_model = "detector-like 2D noise, raw" if result["detector_noise"] else f"2D noise {noise:.0%} of height"
+    title = f"{result['source']}: {result['poses']} poses, {noise_model}{where}"
     table = Table(title=escape(title))
     table.add_column("joint")
     table.add_column("error (mm)", justify="right")

@@ -126,7 +126,6 @@ class SynthSection(Section):
 class LifterNoiseSection(Section):
     model: LifterNoiseModel
     detector_strength: Range
-    calibration: str
     noise_frac: Range
     conf_per_error: float
     conf_jitter: float
@@ -242,7 +241,6 @@ class TrainTemporalSection(ScheduleSection):
     w_velocity: float
     val_every: int = Field(ge=1)
     val_windows: int = Field(ge=1)
-    calibration: str
 
 
 class RefineSection(DeviceChoice):
@@ -260,10 +258,10 @@ class TrainRefinerSection(ScheduleSection):
     w_conf: float
     channels: int = Field(ge=1)
     save_every: int = Field(ge=1)
-    calibration: str
 
 
 class RefineNoiseSection(Section):
+    calibration: str
     jitter_scale: float
     jitter_spread: float
     jitter_white_share: float = Field(ge=0, le=1)

@@ -35,7 +35,7 @@ from camerapose_cli.stages.lift import lift_tracks
 from camerapose_cli.stages.refine import refine_table
 from camerapose_cli.training.data import film_still, make_batch, to_device, window_camera
 from camerapose_cli.training.loop import evaluate_lifter
-from camerapose_cli.training.noise import NoiseCalibration, corrupt_sequences
+from camerapose_cli.training.noise import DetectorFrameNoise, NoiseCalibration, corrupt_sequences
 from camerapose_cli.training.splits import clip_content, split_clips
 
 EVAL_BATCH = 8192  # poses per forward pass
@@ -52,12 +52,16 @@ def evaluate_on_bodies(
     seed: int,
     mirror: bool = False,
     placement: KeypointPlacement | None = None,
+    detector_noise: DetectorFrameNoise | None = None,
 ) -> dict[str, Any]:
     """Film bodies (N, 21, 3) with seeded virtual cameras and report the MPJPE family (mm) and per-joint errors.
     `noise_frac` > 0: Gaussian 2D noise of that sigma (fraction of the person's extent), no dropped joints.
+    `detector_noise`: single frames of the detector noise model instead (noise.corrupt_frames).
     `mirror`: the lifter's output averaged with its mirrored input's, as `lift` does with [lift] mirror_average.
     `placement`: where the 2D keypoints sit on every body (core.keypoints); None: at the joints."""
-    noise = noise_cfg.with_values(noise_frac=(noise_frac, noise_frac), drop_prob=(0.0, 0.0)) if noise_frac > 0 else None
+    noise: LifterNoiseSection | DetectorFrameNoise | None = detector_noise
+    if noise_frac > 0:
+        noise = noise_cfg.with_values(noise_frac=(noise_frac, noise_frac), drop_prob=(0.0, 0.0))
     gen = torch.Generator().manual_seed(seed)
     sums: dict[str, float] = {}
     joint_sum = torch.zeros(NUM_H36M_JOINTS)

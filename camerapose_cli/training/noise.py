@@ -22,6 +22,7 @@ from scipy.signal import lfilter
 
 from camerapose_cli.core.skeleton import COCO17_FLIP, COCO17_JOINTS, COCO17_OCCLUSION_GROUPS, COCO17_SWAP_PAIRS
 from camerapose_cli.io.coco import read_coco_keypoints
+from camerapose_cli.io.resources import shipped_dir
 from camerapose_cli.io.video import iter_frame_batches, probe
 
 if TYPE_CHECKING:  # types only: config and the detector sit above this module's users
@@ -59,6 +60,11 @@ class NoiseCalibration:
         return cls(
             **{k: [float("nan") if x is None else x for x in v] if isinstance(v, list) else v for k, v in data.items()}
         )
+
+
+def load_calibration(cfg: RefineNoiseSection) -> NoiseCalibration:
+    """The detector statistics that the noise model's section names (a file in weights/)."""
+    return NoiseCalibration.load(shipped_dir("weights") / cfg.calibration)
 
 
 def match_people(gt_boxes: np.ndarray, det_boxes: np.ndarray, min_iou: float = 0.3) -> list[tuple[int, int]]:

@@ -15,11 +15,10 @@ from camerapose_cli.core.skeleton import BVH_JOINT_NAMES
 from camerapose_cli.errors import UsageError
 from camerapose_cli.io.atomic import atomic_output
 from camerapose_cli.io.mocap import MocapSet, load_mocap
-from camerapose_cli.io.resources import shipped_dir
 from camerapose_cli.models.checkpoints import default_weights, load_model, read_checkpoint, save_checkpoint, to_half
 from camerapose_cli.progress import StepReporter, info
 from camerapose_cli.training.loop import finetune_config, train_lifter, train_refiner, train_temporal
-from camerapose_cli.training.noise import DetectorFrameNoise, NoiseCalibration
+from camerapose_cli.training.noise import DetectorFrameNoise, load_calibration
 from camerapose_cli.training.splits import split_clips
 from camerapose_cli.training.weak import load_weak_2d
 
@@ -75,8 +74,7 @@ def lifter_training_noise(preset: Preset) -> LifterNoiseSection | DetectorFrameN
     section = preset.lifter_noise
     if section.model == "gaussian":
         return section
-    calibration = NoiseCalibration.load(shipped_dir("weights") / section.calibration)
-    return DetectorFrameNoise(calibration, preset.refine_noise, section.detector_strength)
+    return DetectorFrameNoise(load_calibration(preset.refine_noise), preset.refine_noise, section.detector_strength)
 
 
 def lifter_schedule(preset: Preset, steps: int | None, seed: int | None, init: Path | None) -> TrainSection:
@@ -186,7 +184,7 @@ def _train_refiner(
     quiet: bool,
 ) -> tuple[Path, Path]:
     cfg = preset.train_refiner.with_values(steps=steps, seed=seed)
-    calibration = NoiseCalibration.load(shipped_dir("weights") / cfg.calibration)
+    calibration = load_calibration(preset.refine_noise)
     with StepReporter(cfg.steps, "train refiner", quiet) as progress:
         checkpoint = train_refiner(
             mocap,
@@ -215,7 +213,7 @@ def _train_temporal(
     quiet: bool,
 ) -> tuple[Path, Path]:
     cfg = preset.train_temporal.with_values(steps=steps, seed=seed)
-    calibration = NoiseCalibration.load(shipped_dir("weights") / cfg.calibration)
+    calibration = load_calibration(preset.refine_noise)
     with StepReporter(cfg.steps, "train temporal lifter", quiet) as progress:
         checkpoint = train_temporal(
             mocap,

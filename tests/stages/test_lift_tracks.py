@@ -11,13 +11,12 @@ import torch
 from camerapose_cli.config import load_preset
 from camerapose_cli.core.geometry import focal_from_fov
 from camerapose_cli.core.skeleton import COCO17_FLIP, H36M17_FLIP
-from camerapose_cli.io.resources import shipped_dir
 from camerapose_cli.io.schema import KeypointTable
 from camerapose_cli.models.checkpoints import default_weights, load_lifter, load_refiner, load_temporal
 from camerapose_cli.models.temporal import TemporalLifter, TemporalLifterConfig
 from camerapose_cli.stages.lift import lift_tracks, lift_with_intrinsics
 from camerapose_cli.training.evaluate import EvalClip, TrackNoise, clip_table, evaluate_tracks, film_clip
-from camerapose_cli.training.noise import NoiseCalibration
+from camerapose_cli.training.noise import load_calibration
 from camerapose_cli.training.splits import split_clips
 
 pytestmark = pytest.mark.slow
@@ -130,7 +129,7 @@ def test_the_shipped_temporal_lifter_removes_most_jitter_from_refined_detections
         for name in split_clips(bandai.names, preset.mocap)["test_seen"][:12]
     ]
     noise = TrackNoise(
-        NoiseCalibration.load(shipped_dir("weights") / preset.train_temporal.calibration),
+        load_calibration(preset.refine_noise),
         preset.refine_noise,
         load_refiner(default_weights("refiner")),
         preset.refine,

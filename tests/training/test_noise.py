@@ -11,14 +11,13 @@ import torch
 from scipy.signal import savgol_filter
 
 from camerapose_cli.config import load_preset
-from camerapose_cli.io.resources import shipped_dir
 from camerapose_cli.training.data import make_batch
 from camerapose_cli.training.noise import (
     DetectorFrameNoise,
-    NoiseCalibration,
     corrupt_frames,
     corrupt_sequences,
     drifting_noise,
+    load_calibration,
 )
 from camerapose_cli.training.run import lifter_training_noise
 
@@ -39,7 +38,7 @@ def _jitter(share: float) -> tuple[float, float]:
         jitter_white_share=share, jitter_spread=0.0, swap_rate_min=0.0, occlusion_rate=0.0, miss_rate_min=0.0
     )
     cfg = cfg.with_values(spike_rate=0.0, gap_rate=0.0)
-    calibration = NoiseCalibration.load(shipped_dir("weights") / preset.train_refiner.calibration)
+    calibration = load_calibration(preset.refine_noise)
     calibration = replace(calibration, swap_rate=0.0, miss_rate=0.0)
     person = torch.rand(1, 1, 17, 2, generator=torch.Generator().manual_seed(1))  # the same for both calls
     clean = person.expand(400, 60, 17, 2) * 200  # still people, 200 px
@@ -61,7 +60,7 @@ def _jitter_only(strength: tuple[float, float]) -> DetectorFrameNoise:
     preset = load_preset("default")
     cfg = preset.refine_noise.with_values(jitter_spread=0.0, swap_rate_min=0.0, occlusion_rate=0.0, miss_rate_min=0.0)
     cfg = cfg.with_values(spike_rate=0.0)
-    calibration = NoiseCalibration.load(shipped_dir("weights") / preset.lifter_noise.calibration)
+    calibration = load_calibration(preset.refine_noise)
     return DetectorFrameNoise(replace(calibration, swap_rate=0.0, miss_rate=0.0), cfg, strength)
 
 
@@ -83,7 +82,7 @@ def test_single_frames_carry_the_calibrated_jitter_scaled_by_the_strength():
 
 def test_single_frames_have_the_models_events():
     preset = load_preset("default")
-    calibration = NoiseCalibration.load(shipped_dir("weights") / preset.lifter_noise.calibration)
+    calibration = load_calibration(preset.refine_noise)
     noise = DetectorFrameNoise(calibration, preset.refine_noise, (0.0, 0.0))  # no jitter: every error is an event
     clean = torch.rand(20000, 17, 2, generator=torch.Generator().manual_seed(1)) * 200
     noisy, conf = corrupt_frames(clean.clone(), noise, torch.Generator().manual_seed(0))

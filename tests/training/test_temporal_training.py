@@ -10,10 +10,9 @@ import torch
 from conftest import ARCHIVE, require_shared, run_cli
 
 from camerapose_cli.config import load_preset
-from camerapose_cli.io.resources import shipped_dir
 from camerapose_cli.models.checkpoints import load_temporal
 from camerapose_cli.training.data import film_moving, in_view, keep_filmable, make_track_batch, sample_window_points
-from camerapose_cli.training.noise import NoiseCalibration
+from camerapose_cli.training.noise import load_calibration
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +22,7 @@ def track_batch(bandai, windows: int, seed: int = 0, **temporal):
     cfg = preset.train_temporal.with_values(**temporal)
     rng = np.random.default_rng(seed)
     frames = rng.integers(0, len(bandai.points), windows)
-    calibration = NoiseCalibration.load(shipped_dir("weights") / cfg.calibration)
+    calibration = load_calibration(preset.refine_noise)
     batch = make_track_batch(
         torch.from_numpy(bandai.points),
         bandai.starts,

@@ -93,10 +93,11 @@ def test_single_frames_have_the_models_events():
 
 def test_the_lifter_noise_model_is_chosen_by_the_preset():
     default = load_preset("default")
-    assert lifter_training_noise(default) is default.lifter_noise  # the Gaussian recipe, unchanged
-    detector = replace(default, lifter_noise=default.lifter_noise.with_values(model="detector"))
-    noise = lifter_training_noise(detector)
+    gaussian = replace(default, lifter_noise=default.lifter_noise.with_values(model="gaussian"))
+    assert lifter_training_noise(gaussian) is gaussian.lifter_noise  # the earlier lifters' recipe
+    noise = lifter_training_noise(default)
     assert isinstance(noise, DetectorFrameNoise) and noise.strength == tuple(default.lifter_noise.detector_strength)
+    assert noise.cfg == default.refine_noise  # the model the refiner and the temporal lifter train on
     bodies = torch.randn(64, 21, 3, generator=torch.Generator().manual_seed(1)) * 0.3 + torch.tensor([0.0, 1.0, 0.0])
     batch = make_batch(bodies, default.synth, torch.Generator().manual_seed(0), noise)
     again = make_batch(bodies, default.synth, torch.Generator().manual_seed(0), noise)

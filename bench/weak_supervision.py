@@ -92,7 +92,8 @@ def cross_scenario(
     rng = np.random.default_rng(0)
     source_test = list(rng.choice(source, 150, replace=False))
     source_train = [n for n in source if n not in set(source_test)]
-    synth, noise = preset.synth, preset.lifter_noise
+    # The Gaussian 2D noise model, fixed: the figures in docs/experiments.md (issue 5) were measured with it.
+    synth, noise = preset.synth, preset.lifter_noise.with_values(model="gaussian")
     fov = None if true_focal else preset.weak.fov_deg
     weak = target_2d(mocap.points[mocap.frames_of(weak_clips)], synth, noise, fov, seed=7)
     cfg = preset.train.with_values(steps=steps, hidden=256, blocks=2, val_every=steps)

@@ -16,6 +16,7 @@ from camerapose_cli.models.checkpoints import default_weights, load_lifter, read
 from camerapose_cli.models.lifter import Lifter, LifterConfig
 from camerapose_cli.models.refiner import Refiner, RefinerConfig
 from camerapose_cli.training.loop import MAX_SKIPPED_IN_A_ROW, run_loop, train_lifter
+from camerapose_cli.training.run import lifter_training_noise
 from camerapose_cli.training.splits import split_clips
 
 pytestmark = pytest.mark.slow
@@ -35,7 +36,7 @@ def test_a_tiny_training_run_lowers_the_loss(bandai, tmp_path):
         splits["train"][:200],
         splits["val"][:20],
         load_preset("default").synth,
-        load_preset("default").lifter_noise,
+        lifter_training_noise(load_preset("default")),  # the shipped recipe's: single frames of the detector model
         tiny_config(100),
         tmp_path,
         on_step=lambda step, logs: losses.append(logs["pose"]),
@@ -49,7 +50,7 @@ def test_a_tiny_training_run_lowers_the_loss(bandai, tmp_path):
 def test_training_resumes_exactly(bandai, tmp_path):
     splits = split_clips(bandai.names, load_preset("default").mocap)
     synth = load_preset("default").synth
-    args = (bandai, splits["train"][:50], splits["val"][:5], synth, load_preset("default").lifter_noise)
+    args = (bandai, splits["train"][:50], splits["val"][:5], synth, lifter_training_noise(load_preset("default")))
     train_lifter(*args, tiny_config(40), tmp_path / "straight")
     train_lifter(*args, tiny_config(20), tmp_path / "resumed")  # "interrupted" after 20 steps
     (tmp_path / "resumed" / "lifter.pt").unlink()

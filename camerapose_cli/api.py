@@ -318,7 +318,7 @@ def evaluate(
     if detector_noise and noise > 0:
         raise UsageError("--noise and --detector-noise are two noise models; give one")
     preset = _preset(preset)
-    frame_noise = DetectorFrameNoise(load_calibration(preset.refine_noise), preset.refine_noise, (1.0, 1.0))
+    frame_noise = DetectorFrameNoise.of(preset.refine_noise, (1.0, 1.0)) if detector_noise else None
     weights = _existing_file(weights, default_weights("lifter"), "--weights")
     model = load_lifter(weights).to(resolve_device(device or preset.lift.device))
     if mocap is not None:
@@ -340,7 +340,7 @@ def evaluate(
             seed=seed,
             mirror=preset.lift.mirror_average,
             placement=DETECTOR_PLACEMENT if detector_keypoints else None,
-            detector_noise=frame_noise if detector_noise else None,
+            detector_noise=frame_noise,
         )
 
     result = {**measure(bodies), "source": source, "weights": str(weights), "noise_frac": noise, "stride": stride}

@@ -273,6 +273,11 @@ class DetectorFrameNoise:
     cfg: RefineNoiseSection
     strength: tuple[float, float]
 
+    @classmethod
+    def of(cls, cfg: RefineNoiseSection, strength: tuple[float, float]) -> DetectorFrameNoise:
+        """The model a [refine_noise] section describes, with the calibration it names."""
+        return cls(load_calibration(cfg), cfg, strength)
+
 
 def corrupt_frames(
     keypoints: torch.Tensor, noise: DetectorFrameNoise, gen: torch.Generator

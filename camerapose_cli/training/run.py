@@ -74,7 +74,7 @@ def lifter_training_noise(preset: Preset) -> LifterNoiseSection | DetectorFrameN
     section = preset.lifter_noise
     if section.model == "gaussian":
         return section
-    return DetectorFrameNoise(load_calibration(preset.refine_noise), preset.refine_noise, section.detector_strength)
+    return DetectorFrameNoise.of(preset.refine_noise, section.detector_strength)
 
 
 def lifter_schedule(preset: Preset, steps: int | None, seed: int | None, init: Path | None) -> TrainSection:

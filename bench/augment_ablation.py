@@ -1,11 +1,13 @@
-"""Which augmentation helps: short single-frame lifter trainings with and without each, measured across datasets.
+"""Which training choice helps: short single-frame lifter trainings with and without it, measured across datasets.
 
-    python bench/augment_ablation.py --steps 4000 [--only pose] [--threads 1] [--out runs/ablation]
+    python bench/augment_ablation.py --steps 4000 [--only pose] [--seeds 2] [--threads 1] [--out runs/ablation]
 
-Each variant trains a single-frame lifter from scratch for --steps steps (resumable: rerun to continue or to
-only print) and is measured on the CC validation set (another rig, other people; never trained on) and on
-Bandai's held-out clips of trained motions (test_seen) and held-out motions (test_unseen), exact 2D and 2D
-noise of 2% of the person's size, every 5th frame.
+Each variant trains a single-frame lifter from scratch for --steps steps, once per seed (resumable: rerun to
+continue or to only print), and is measured on the CC validation set (another rig, other people; never trained
+on) and on Bandai's held-out clips of trained motions (test_seen) and held-out motions (test_unseen), every 5th
+frame, with exact 2D, single frames of the detector noise model (`eval --detector-noise`) and Gaussian 2D noise of
+2% of the person's size. With several seeds each cell is the mean, and a second row gives the spread (largest
+minus smallest) between seeds: a difference between variants smaller than that is noise.
 
 Variants (the rest of the preset is `default`, whose own choice is "both"):
 - baseline: body proportions and the adult-size prior only ([synth]);
@@ -13,13 +15,17 @@ Variants (the rest of the preset is `default`, whose own choice is "both"):
 - joints: + other rigs' joint placement ([synth] joint_offset_m = 0.04);
 - both: pose + joints;
 - torso: both, and the upper body bent and twisted at the pelvis ([pose_augment] torso_prob = 0.5);
-- bandai-size: the body-size prior of earlier shipped weights (Bandai's height, +-15%) instead of adults' heights.
+- bandai-size: the body-size prior of earlier shipped weights (Bandai's height, +-15%) instead of adults' heights;
+- shipped: the default preset as it is;
+- no-dropout: the shipped recipe without dropout ([train] dropout = 0).
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+import numpy as np
 
 import camerapose_cli
 
@@ -34,54 +40,73 @@ VARIANTS = {
     "both": "[train]\npose_augment_prob = 0.5\n[synth]\njoint_offset_m = 0.04\n",
     "torso": "[train]\npose_augment_prob = 0.5\n[synth]\njoint_offset_m = 0.04\n[pose_augment]\ntorso_prob = 0.5\n",
     "bandai-size": NONE.replace("[synth]\n", "[synth]\nbody_height_m = [1.29, 1.75]\n"),
+    "shipped": "",
+    "no-dropout": "[train]\ndropout = 0.0\n",
 }
-SETS = (("CC all", CC, "all"), ("Bandai test_seen", BANDAI, "test_seen"), ("Bandai test_unseen", BANDAI, "test_unseen"))
+SETS = (("CC", CC, "all"), ("seen", BANDAI, "test_seen"), ("unseen", BANDAI, "test_unseen"))
+CONDITIONS = (("exact", {}), ("det.noise", {"detector_noise": True}), ("2%", {"noise": 0.02}))
 
 
-def preset_file(out: Path, variant: str, threads: int) -> Path:
-    path = out / f"{variant}.toml"
+def run_name(variant: str, seed: int) -> str:
+    """Seed 0 keeps the variant's own folder (runs from before --seeds), other seeds get a suffix."""
+    return variant if seed == 0 else f"{variant}-seed{seed}"
+
+
+def preset_file(out: Path, variant: str, seed: int, threads: int) -> Path:
+    path = out / f"{run_name(variant, seed)}.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     text = VARIANTS[variant]
-    threads_line = f"threads = {threads}\n"
+    train_lines = f"threads = {threads}\nseed = {seed}\n"
     text = (
-        text.replace("[train]\n", "[train]\n" + threads_line)
-        if "[train]" in text
-        else text + "[train]\n" + threads_line
+        text.replace("[train]\n", "[train]\n" + train_lines) if "[train]" in text else text + "[train]\n" + train_lines
     )
-    path.write_text(f'name = "ablation-{variant}"\n' + text)
+    path.write_text(f'name = "ablation-{run_name(variant, seed)}"\n' + text)
     return path
+
+
+def measure(weights: Path) -> list[tuple[float, float]]:
+    """(MPJPE, PA-MPJPE) mm per set and 2D condition, in the table's column order."""
+    cells = []
+    for _, mocap, split in SETS:
+        for _, kwargs in CONDITIONS:
+            r = camerapose_cli.evaluate(weights=weights, mocap=mocap, split=split, **kwargs)
+            cells.append((r["mpjpe_mm"], r["pa_mpjpe_mm"]))
+    return cells
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--only", choices=list(VARIANTS), nargs="*", default=list(VARIANTS))
+    parser.add_argument("--seeds", type=int, default=1, help="trainings per variant, seeds 0..N-1")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
     parser.add_argument("--no-train", action="store_true", help="only measure the variants already trained")
     args = parser.parse_args()
+    seeds = range(args.seeds)
     for variant in args.only:
-        out = args.out / variant
-        if not args.no_train:
-            preset = preset_file(args.out, variant, args.threads)
-            camerapose_cli.train(BANDAI, out, preset=str(preset), steps=args.steps)
+        for seed in seeds:
+            if not args.no_train:
+                preset = preset_file(args.out, variant, seed, args.threads)
+                camerapose_cli.train(BANDAI, args.out / run_name(variant, seed), preset=str(preset), steps=args.steps)
     print(
-        f"single-frame lifters, {args.steps} steps each; MPJPE / PA-MPJPE (limbs MPJPE: 12 limb joints, mid-hip "
-        "aligned) in mm, every 5th frame"
+        f"single-frame lifters, {args.steps} steps each, seeds 0-{args.seeds - 1}; MPJPE / PA-MPJPE in mm, every 5th "
+        "frame; det.noise: single frames of the detector noise model, 2%: Gaussian"
     )
     print(
-        f"{'variant':10s} " + " ".join(f"{label + ' ' + kind:>28s}" for label, _, _ in SETS for kind in ("exact", "2%"))
+        f"{'variant':12s} " + " ".join(f"{label + ' ' + kind:>15s}" for label, _, _ in SETS for kind, _ in CONDITIONS)
     )
     for variant in args.only:
-        weights = args.out / variant / "lifter.pt"
-        if not weights.is_file():
+        runs = [args.out / run_name(variant, seed) / "lifter.pt" for seed in seeds]
+        runs = [weights for weights in runs if weights.is_file()]
+        if not runs:
             continue
-        cells = []
-        for _, mocap, split in SETS:
-            for noise in (0.0, 0.02):
-                r = camerapose_cli.evaluate(weights=weights, mocap=mocap, split=split, noise=noise)
-                cells.append(f"{r['mpjpe_mm']:6.1f} / {r['pa_mpjpe_mm']:5.1f} ({r['limb_mpjpe_mm']:5.1f})")
-        print(f"{variant:10s} " + " ".join(f"{c:>28s}" for c in cells))
+        figures = np.array([measure(weights) for weights in runs])  # (seeds, cells, 2)
+        mean = figures.mean(0)
+        print(f"{variant:12s} " + " ".join(f"{m:6.1f} / {pa:5.1f}" for m, pa in mean))
+        if len(runs) > 1:
+            spread = figures.max(0) - figures.min(0)
+            print(f"{'  spread':12s} " + " ".join(f"{m:6.1f} / {pa:5.1f}" for m, pa in spread))
 
 
 if __name__ == "__main__":

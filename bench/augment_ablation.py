@@ -18,7 +18,9 @@ Variants (the rest of the preset is `default`, whose own choice is "both"):
 - bandai-size: the body-size prior of earlier shipped weights (Bandai's height, +-15%) instead of adults' heights;
 - shipped: the default preset as it is;
 - no-dropout: the shipped recipe without dropout ([train] dropout = 0);
-- more-pose: the shipped recipe with [pose_augment] on 80% of the samples instead of 50%.
+- more-pose: the shipped recipe with [pose_augment] on 80% of the samples instead of 50%;
+- no-joints: the shipped recipe without other rigs' joint placement ([synth] joint_offset_m = 0);
+- wide-limbs: the shipped recipe with limb lengths drawn wider ([synth] limb_scale = [0.75, 1.25], not 0.85-1.15).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ VARIANTS = {
     "shipped": "",
     "no-dropout": "[train]\ndropout = 0.0\n",
     "more-pose": "[train]\npose_augment_prob = 0.8\n",
+    "no-joints": "[synth]\njoint_offset_m = 0.0\n",
+    "wide-limbs": "[synth]\nlimb_scale = [0.75, 1.25]\n",
 }
 SETS = (("CC", CC, "all"), ("seen", BANDAI, "test_seen"), ("unseen", BANDAI, "test_unseen"))
 CONDITIONS = (("exact", {}), ("det.noise", {"detector_noise": True}), ("2%", {"noise": 0.02}))

@@ -20,7 +20,8 @@ Variants (the rest of the preset is `default`, whose own choice is "both"):
 - no-dropout: the shipped recipe without dropout ([train] dropout = 0);
 - more-pose: the shipped recipe with [pose_augment] on 80% of the samples instead of 50%;
 - no-joints: the shipped recipe without other rigs' joint placement ([synth] joint_offset_m = 0);
-- wide-limbs: the shipped recipe with limb lengths drawn wider ([synth] limb_scale = [0.75, 1.25], not 0.85-1.15).
+- wide-limbs: the shipped recipe with limb lengths drawn wider ([synth] limb_scale = [0.75, 1.25], not 0.85-1.15);
+- deeper: the shipped recipe with three residual blocks instead of two ([train] blocks = 3).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ VARIANTS = {
     "more-pose": "[train]\npose_augment_prob = 0.8\n",
     "no-joints": "[synth]\njoint_offset_m = 0.0\n",
     "wide-limbs": "[synth]\nlimb_scale = [0.75, 1.25]\n",
+    "deeper": "[train]\nblocks = 3\n",
 }
 SETS = (("CC", CC, "all"), ("seen", BANDAI, "test_seen"), ("unseen", BANDAI, "test_unseen"))
 CONDITIONS = (("exact", {}), ("det.noise", {"detector_noise": True}), ("2%", {"noise": 0.02}))

@@ -16,7 +16,7 @@ Variants (the rest of the preset is `default`, whose own choice is "both"):
 - both: pose + joints;
 - torso: both, and the upper body bent and twisted at the pelvis ([pose_augment] torso_prob = 0.5);
 - bandai-size: the body-size prior of earlier shipped weights (Bandai's height, +-15%) instead of adults' heights;
-- shipped: the default preset as it is;
+- shipped: the default preset as it is (today the same recipe as both; it follows the preset when that changes);
 - no-dropout: the shipped recipe without dropout ([train] dropout = 0);
 - more-pose: the shipped recipe with [pose_augment] on 80% of the samples instead of 50%;
 - no-joints: the shipped recipe without other rigs' joint placement ([synth] joint_offset_m = 0);
@@ -82,6 +82,10 @@ def measure(weights: Path) -> list[tuple[float, float]]:
     return cells
 
 
+def print_row(name: str, cells: list[str]) -> None:
+    print(f"{name:12s} " + " ".join(f"{cell:>16s}" for cell in cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=4000)
@@ -92,29 +96,25 @@ def main() -> None:
     parser.add_argument("--no-train", action="store_true", help="only measure the variants already trained")
     args = parser.parse_args()
     seeds = range(args.seeds)
-    for variant in args.only:
-        for seed in seeds:
-            if not args.no_train:
+    if not args.no_train:
+        for variant in args.only:
+            for seed in seeds:
                 preset = preset_file(args.out, variant, seed, args.threads)
                 camerapose_cli.train(BANDAI, args.out / run_name(variant, seed), preset=str(preset), steps=args.steps)
     print(
         f"single-frame lifters, {args.steps} steps each, seeds 0-{args.seeds - 1}; MPJPE / PA-MPJPE in mm, every 5th "
         "frame; det.noise: single frames of the detector noise model, 2%: Gaussian"
     )
-    print(
-        f"{'variant':12s} " + " ".join(f"{label + ' ' + kind:>15s}" for label, _, _ in SETS for kind, _ in CONDITIONS)
-    )
+    print_row("variant", [f"{label} {kind}" for label, _, _ in SETS for kind, _ in CONDITIONS])
     for variant in args.only:
         runs = [args.out / run_name(variant, seed) / "lifter.pt" for seed in seeds]
         runs = [weights for weights in runs if weights.is_file()]
         if not runs:
             continue
         figures = np.array([measure(weights) for weights in runs])  # (seeds, cells, 2)
-        mean = figures.mean(0)
-        print(f"{variant:12s} " + " ".join(f"{m:6.1f} / {pa:5.1f}" for m, pa in mean))
+        print_row(variant, [f"{m:.1f} / {pa:.1f}" for m, pa in figures.mean(0)])
         if len(runs) > 1:
-            spread = figures.max(0) - figures.min(0)
-            print(f"{'  spread':12s} " + " ".join(f"{m:6.1f} / {pa:5.1f}" for m, pa in spread))
+            print_row("  spread", [f"{m:.1f} / {pa:.1f}" for m, pa in figures.max(0) - figures.min(0)])
 
 
 if __name__ == "__main__":

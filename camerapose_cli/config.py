@@ -24,7 +24,7 @@ from camerapose_cli.io.resources import shipped_dir
 # Choices, defined once: presets, the CLI (checked at parse time) and the API share them.
 Tracker = Literal["bytetrack", "botsort"]
 Backend = Literal["auto", "torch", "openvino"]  # the detector's inference engine (detect.engines)
-MocapUnit = Literal["auto", "m", "cm", "inch"]
+MocapUnit = Literal["auto", "m", "cm", "mm", "inch"]
 Split = Literal["test_seen", "test_unseen", "val", "train", "all"]  # "all": every clip, for a set held out whole
 ModelKind = Literal["lifter", "refiner", "temporal"]
 Executor = Literal["local", "ray"]  # where a stage's inputs run: this process, or a Ray cluster (stages.ray_executor)

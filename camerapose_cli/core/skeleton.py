@@ -199,25 +199,70 @@ BODY_FLIP: tuple[int, ...] = tuple(
     for i, n in enumerate(BODY_POINTS)
 )
 
-# Body point -> candidate BVH joint names, first match wins (Bandai-Namco, CMU, Mixamo-style, Reallusion Character
-# Creator `CC_Base_*` and common names).
-# A TOML [joints] table overrides any of them.
+# Body point -> candidate BVH joint names, first match wins: Bandai-Namco, CMU, Mixamo, Unity humanoid, Unreal
+# mannequin, 3ds Max Biped, SMPL, Reallusion Character Creator `CC_Base_*`. Names match exactly, then ignoring case,
+# then by io.mocap.joint_key (no namespace or prefix that every joint shares, no case, no separators), so
+# "mixamorig:LeftUpLeg", "Bip01 L Thigh", "thigh_l" and "left_hip" need no entries of their own.
+# A TOML [joints] table overrides any of them. `spine` may be missing: io.mocap places it along the spine.
 BVH_JOINT_NAMES: dict[str, list[str]] = {
-    "pelvis": ["Hips", "hips", "Hip", "pelvis", "Pelvis", "Root", "CC_Base_Hip"],
-    "l_hip": ["UpperLeg_L", "LeftUpLeg", "LeftHip", "LeftThigh", "lThigh", "L_Hip", "CC_Base_L_Thigh"],
-    "l_knee": ["LowerLeg_L", "LeftLeg", "LeftKnee", "LeftShin", "lShin", "L_Knee", "CC_Base_L_Calf"],
+    "pelvis": ["Hips", "Hip", "Pelvis", "Root", "CC_Base_Hip"],
+    "l_hip": [
+        "UpperLeg_L",
+        "LeftUpLeg",
+        "LeftUpperLeg",
+        "LeftHip",
+        "LeftThigh",
+        "lThigh",
+        "Thigh_L",
+        "L_Hip",
+        "CC_Base_L_Thigh",
+    ],
+    "l_knee": [
+        "LowerLeg_L",
+        "LeftLeg",
+        "LeftLowerLeg",
+        "LeftKnee",
+        "LeftShin",
+        "lShin",
+        "L_Knee",
+        "Calf_L",
+        "L_Calf",
+        "CC_Base_L_Calf",
+    ],
     "l_ankle": ["Foot_L", "LeftFoot", "LeftAnkle", "lFoot", "L_Ankle", "CC_Base_L_Foot"],
-    "r_hip": ["UpperLeg_R", "RightUpLeg", "RightHip", "RightThigh", "rThigh", "R_Hip", "CC_Base_R_Thigh"],
-    "r_knee": ["LowerLeg_R", "RightLeg", "RightKnee", "RightShin", "rShin", "R_Knee", "CC_Base_R_Calf"],
+    "r_hip": [
+        "UpperLeg_R",
+        "RightUpLeg",
+        "RightUpperLeg",
+        "RightHip",
+        "RightThigh",
+        "rThigh",
+        "Thigh_R",
+        "R_Hip",
+        "CC_Base_R_Thigh",
+    ],
+    "r_knee": [
+        "LowerLeg_R",
+        "RightLeg",
+        "RightLowerLeg",
+        "RightKnee",
+        "RightShin",
+        "rShin",
+        "R_Knee",
+        "Calf_R",
+        "R_Calf",
+        "CC_Base_R_Calf",
+    ],
     "r_ankle": ["Foot_R", "RightFoot", "RightAnkle", "rFoot", "R_Ankle", "CC_Base_R_Foot"],
-    "spine": ["Chest", "Spine1", "Spine", "chest", "abdomen", "Spine_01", "CC_Base_Spine01"],
-    "thorax": ["Neck", "neck", "Neck1", "Neck_01", "CC_Base_NeckTwist01"],
-    "head": ["Head", "head", "CC_Base_Head"],
+    "spine": ["Chest", "Spine1", "Spine", "abdomen", "Spine_01", "CC_Base_Spine01"],
+    "thorax": ["Neck", "Neck1", "Neck_01", "CC_Base_NeckTwist01"],
+    "head": ["Head", "CC_Base_Head"],
     "l_shoulder": [
         "UpperArm_L",
         "LeftArm",
         "LeftUpperArm",
         "lShldr",
+        "L_UpperArm",
         "LeftShoulder",
         "L_Shoulder",
         "CC_Base_L_Upperarm",
@@ -229,6 +274,7 @@ BVH_JOINT_NAMES: dict[str, list[str]] = {
         "RightArm",
         "RightUpperArm",
         "rShldr",
+        "R_UpperArm",
         "RightShoulder",
         "R_Shoulder",
         "CC_Base_R_Upperarm",
@@ -244,6 +290,8 @@ BVH_JOINT_NAMES: dict[str, list[str]] = {
     ],
     "r_wrist": ["Hand_R", "RightHand", "RightWrist", "rHand", "R_Wrist", "CC_Base_R_Hand"],
 }
+# Body points a skeleton may lack (io.mocap derives them).
+OPTIONAL_BVH_POINTS = ("spine",)
 
 # Where the `spine` point sits: this fraction of the way along the skeleton's spine, by bone length, from the pelvis
 # joint to the thorax (base of the neck) joint. Rigs split the spine into different joints (Bandai: Spine, Chest;

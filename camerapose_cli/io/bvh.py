@@ -77,8 +77,10 @@ def parse_bvh(text: str, source: str = "<bvh>") -> BvhMotion:
         while tokens[i] != "MOTION":
             token = tokens[i]
             if token in ("ROOT", "JOINT"):
-                joints.append(BvhJoint(tokens[i + 1], stack[-1] if stack else -1, np.zeros(3)))
-                i += 2
+                name_end = tokens.index("{", i + 1)  # names may hold spaces ("Bip01 L Thigh")
+                name = " ".join(tokens[i + 1 : name_end])
+                joints.append(BvhJoint(name, stack[-1] if stack else -1, np.zeros(3)))
+                i = name_end
             elif token == "End":
                 i += 2  # "End Site"
                 assert tokens[i] == "{" and tokens[i + 1] == "OFFSET"

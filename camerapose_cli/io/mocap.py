@@ -12,9 +12,10 @@ import csv
 import hashlib
 import io
 import json
+import os
 import sys
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from camerapose_cli.core.skeleton import (
     BODY_POINTS,
     BVH_JOINT_NAMES,
     HEAD_FRAME_OFFSETS,
+    OPTIONAL_BVH_POINTS,
     SPINE_CHAIN_FRACTION,
 )
 from camerapose_cli.errors import InputError
@@ -37,7 +39,8 @@ from camerapose_cli.io.resources import cache_dir
 
 MAPPED_POINTS = tuple(BVH_JOINT_NAMES)
 # Metres per file unit ([mocap] unit); "auto" guesses from the body's size.
-UNIT_SCALES = {"m": 1.0, "cm": 0.01, "inch": 0.0254}
+UNIT_SCALES = {"m": 1.0, "cm": 0.01, "mm": 0.001, "inch": 0.0254}
+NAME_SEPARATORS = ":|_ -."  # what ends a shared joint-name prefix
 
 
 @dataclass
@@ -62,24 +65,48 @@ class MocapSet:
         )
 
 
+def joint_key(name: str) -> str:
+    """A joint name without case or separators: "Left_Up-Leg" and "leftupleg" are one name."""
+    return "".join(c for c in name.lower() if c.isalnum())
+
+
+def bare_joint_names(names: list[str]) -> list[str]:
+    """Joint names without a namespace or path ("mixamorig:Hips", "rig|Hips") and without a prefix that every
+    joint shares up to a separator ("Bip01 L Thigh", "Character1_LeftUpLeg")."""
+    bare = [name.rsplit(":", 1)[-1].rsplit("|", 1)[-1] for name in names]
+    prefix = os.path.commonprefix(bare) if len(bare) > 1 else ""
+    if prefix and prefix[-1] not in NAME_SEPARATORS:
+        if any(len(name) > len(prefix) and name[len(prefix)] not in NAME_SEPARATORS for name in bare):
+            prefix = prefix[: max(prefix.rfind(c) for c in NAME_SEPARATORS) + 1]  # back to a whole word
+    return [name[len(prefix) :].lstrip(NAME_SEPARATORS) for name in bare]
+
+
 def resolve_joint_names(available: list[str], overrides: dict[str, str | list[str]] | None = None) -> dict[str, int]:
-    """Pick the BVH joint index of every mapped body point; raise InputError naming what is missing."""
+    """Pick the BVH joint index of every mapped body point: a candidate name exactly, else ignoring case, else by
+    joint_key of the bare names. Raise InputError naming what is missing; OPTIONAL_BVH_POINTS may be."""
     candidates = {k: list(v) for k, v in BVH_JOINT_NAMES.items()}
     for point, names in (overrides or {}).items():
         if point not in candidates:
             raise InputError(f"unknown body point {point!r} in the joint map; known: {', '.join(MAPPED_POINTS)}")
         candidates[point] = [names] if isinstance(names, str) else list(names)
-    position = {name: i for i, name in enumerate(available)}
-    lowered = {name.lower(): i for i, name in enumerate(available)}
+    lookups: list[tuple[dict[str, int], Callable[[str], str]]] = []
+    for keys, normalize in (
+        (available, str),
+        ([name.lower() for name in available], str.lower),
+        ([joint_key(name) for name in bare_joint_names(available)], joint_key),
+    ):
+        index: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            if key:
+                index.setdefault(key, i)
+        lookups.append((index, normalize))
     chosen, missing = {}, []
     for point, names in candidates.items():
-        found = next((position[n] for n in names if n in position), None)
-        if found is None:
-            found = next((lowered[n.lower()] for n in names if n.lower() in lowered), None)
-        if found is None:
-            missing.append(f"{point} (tried {', '.join(names)})")
-        else:
+        found = next((index[norm(n)] for index, norm in lookups for n in names if norm(n) in index), None)
+        if found is not None:
             chosen[point] = found
+        elif point not in OPTIONAL_BVH_POINTS or point in (overrides or {}):
+            missing.append(f"{point} (tried {', '.join(names)})")
     if missing:
         raise InputError("no joint for " + "; ".join(missing) + ": pass a joint map")
     return chosen
@@ -87,6 +114,8 @@ def resolve_joint_names(available: list[str], overrides: dict[str, str | list[st
 
 def _unit_scale(pelvis_to_head: float) -> float:
     """Metres per file unit, guessed from the median pelvis-to-head distance (about 0.55 m in people)."""
+    if pelvis_to_head > 200:
+        return 0.001  # millimetres
     if pelvis_to_head > 35:
         return 0.01  # centimetres
     if pelvis_to_head > 8:
@@ -133,6 +162,8 @@ def body_points_from_bvh(
         along = point_along_chain(positions, parents, index["pelvis"], index["thorax"], SPINE_CHAIN_FRACTION)
         if along is not None:
             mapped["spine"] = along
+    if "spine" not in mapped:
+        raise InputError("no spine: the thorax joint does not descend from the pelvis joint; pass a joint map")
     rise = np.median(mapped["head"] - mapped["pelvis"], axis=0)
     to_y_up = y_up_rotation(rise)
     scale = _unit_scale(float(np.linalg.norm(rise))) if unit == "auto" else UNIT_SCALES[unit]
@@ -150,19 +181,29 @@ def body_points_from_bvh(
     return points.astype(np.float32)
 
 
-def iter_bvh_sources(path: Path) -> Iterator[tuple[str, str]]:
-    """(clip name, BVH text) from a .bvh file, a folder of them (recursive), or a .tar/.tar.xz/.tar.gz."""
+@dataclass
+class BvhSource:
+    """One BVH clip of a mocap source: its clip name, its text, and where it came from (for error lines)."""
+
+    name: str
+    text: str
+    origin: str  # the file, or "archive: member"
+
+
+def iter_bvh_sources(path: Path) -> Iterator[BvhSource]:
+    """The BVH clips of a .bvh file, a folder of them (recursive), or a .tar/.tar.xz/.tar.gz."""
     if path.is_dir():
         for file in sorted(path.rglob("*.bvh")):
-            yield file.stem, file.read_text(errors="replace")
+            yield BvhSource(file.stem, file.read_text(errors="replace"), str(file))
     elif path.suffix.lower() == ".bvh":
-        yield path.stem, path.read_text(errors="replace")
+        yield BvhSource(path.stem, path.read_text(errors="replace"), str(path))
     elif tarfile.is_tarfile(path):
         with tarfile.open(path, "r:*") as archive:
             for member in archive:
                 if member.isfile() and member.name.lower().endswith(".bvh"):
                     data = archive.extractfile(member).read()
-                    yield Path(member.name).stem, io.TextIOWrapper(io.BytesIO(data), errors="replace").read()
+                    text = io.TextIOWrapper(io.BytesIO(data), errors="replace").read()
+                    yield BvhSource(Path(member.name).stem, text, f"{path}: {member.name}")
     else:
         raise InputError(f"{path}: not a .bvh file, a folder of them, or a tar archive")
 
@@ -200,6 +241,12 @@ def _reader_code_digest() -> str:
     return digest.hexdigest()
 
 
+def report_skipped(lines: list[str]) -> None:
+    """One line on stderr for each clip that could not be read (the others are used)."""
+    for line in lines:
+        print(f"error: {line} (clip skipped)", file=sys.stderr, flush=True)
+
+
 def load_mocap(
     path: Path, joint_names: dict[str, str | list[str]] | None = None, *, unit: str = "auto", use_cache: bool = True
 ) -> MocapSet:
@@ -212,19 +259,28 @@ def load_mocap(
     cache = cache_dir() / f"mocap-{hashlib.sha256(key_source.encode()).hexdigest()[:16]}.npz"
     if use_cache and cache.is_file():
         with np.load(cache) as data:
+            report_skipped(list(data["skipped"]))
             return MocapSet(
                 list(data["names"]), data["starts"], data["points"], data["fps"], list(data["descriptions"])
             )
-    names, clips, fps = [], [], []
-    for name, text in iter_bvh_sources(path):
-        motion = parse_bvh(text, f"{path}: {name}" if path.is_dir() or path.suffix.lower() != ".bvh" else str(path))
-        if len(motion.motion) == 0:
+    names, clips, fps, skipped = [], [], [], []
+    for source in iter_bvh_sources(path):
+        try:
+            motion = parse_bvh(source.text, source.origin)
+            points = body_points_from_bvh(motion, joint_names, unit) if len(motion.motion) else None
+        except InputError as error:
+            message = str(error)
+            skipped.append(message if message.startswith(source.origin) else f"{source.origin}: {message}")
             continue
-        clips.append(body_points_from_bvh(motion, joint_names, unit))
-        names.append(name)
-        fps.append(1.0 / motion.frame_time if motion.frame_time > 0 else 30.0)
+        if points is not None:
+            clips.append(points)
+            names.append(source.name)
+            fps.append(1.0 / motion.frame_time if motion.frame_time > 0 else 30.0)
+    if not clips and len(skipped) == 1:
+        raise InputError(skipped[0])
+    report_skipped(skipped)
     if not clips:
-        raise InputError(f"{path}: no BVH clips found")
+        raise InputError(f"{path}: no readable BVH clips found")
     order = np.argsort(names)
     names = [names[i] for i in order]
     clips = [clips[i] for i in order]
@@ -248,5 +304,6 @@ def load_mocap(
                     points=result.points,
                     fps=result.fps,
                     descriptions=np.asarray(result.descriptions),
+                    skipped=np.asarray(skipped, dtype=str),
                 )
     return result

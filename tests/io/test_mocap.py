@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
-from conftest import SHARED_DATA, require_shared, run_cli
+from conftest import ARCHIVE, SHARED_DATA, require_shared, run_cli
 
 from camerapose_cli.config import MocapSection
 from camerapose_cli.core.skeleton import BODY_INDEX, SPINE_CHAIN_FRACTION
 from camerapose_cli.errors import InputError
 from camerapose_cli.io.bvh import parse_bvh
 from camerapose_cli.io.mocap import (
+    bare_joint_names,
     body_points_from_bvh,
     iter_bvh_sources,
     load_mocap,
@@ -155,14 +158,71 @@ ANATOMICAL = {
 }
 
 
-@pytest.mark.parametrize("names", [CMU, ANATOMICAL], ids=["cmu", "anatomical"])
-@pytest.mark.parametrize("unit,z_up", [(100.0, False), (1.0, False), (100 / 2.54, True)], ids=["cm", "m", "inch-zup"])
+LIMB_JOINTS = ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")
+UNITY = {**CMU, "l_hip": "LeftUpperLeg", "l_knee": "LeftLowerLeg", "r_hip": "RightUpperLeg", "r_knee": "RightLowerLeg"}
+UNITY |= {"l_shoulder": "LeftUpperArm", "l_elbow": "LeftLowerArm", "r_shoulder": "RightUpperArm"}
+UNITY |= {"r_elbow": "RightLowerArm", "spine": "Chest"}
+MIXAMO = {point: f"mixamorig:{name}" for point, name in CMU.items()}
+UNREAL = {
+    "pelvis": "pelvis",
+    "spine": "spine_01",
+    "thorax": "neck_01",
+    "head": "head",
+    **{f"{s}_{point}": f"{joint}_{s}" for s in "lr" for point, joint in (("hip", "thigh"), ("knee", "calf"))},
+    **{f"{s}_ankle": f"foot_{s}" for s in "lr"},
+    **{
+        f"{s}_{point}": f"{joint}_{s}"
+        for s in "lr"
+        for point, joint in (("shoulder", "upperarm"), ("elbow", "lowerarm"))
+    },
+    **{f"{s}_wrist": f"hand_{s}" for s in "lr"},
+}
+BIPED = {  # 3ds Max Biped: names with spaces, one prefix on every joint
+    "pelvis": "Bip01 Pelvis",
+    "spine": "Bip01 Spine",
+    "thorax": "Bip01 Neck",
+    "head": "Bip01 Head",
+    **{
+        f"{s}_{point}": f"Bip01 {s.upper()} {joint}"
+        for s in "lr"
+        for point, joint in (
+            ("hip", "Thigh"),
+            ("knee", "Calf"),
+            ("ankle", "Foot"),
+            ("shoulder", "UpperArm"),
+            ("elbow", "Forearm"),
+            ("wrist", "Hand"),
+        )
+    },
+}
+SMPL = {"pelvis": "pelvis", "spine": "spine1", "thorax": "neck", "head": "head"}
+SMPL |= {f"{s}_{joint}": f"{side}_{joint}" for s, side in (("l", "left"), ("r", "right")) for joint in LIMB_JOINTS}
+NO_SPINE_JOINT = {**CMU, "spine": "Torso"}  # not a known name: the spine point comes from the chain
+NAMINGS = {
+    "cmu": CMU,
+    "anatomical": ANATOMICAL,
+    "unity": UNITY,
+    "mixamo": MIXAMO,
+    "unreal": UNREAL,
+    "biped": BIPED,
+    "smpl": SMPL,
+    "no-spine-name": NO_SPINE_JOINT,
+}
+
+
+@pytest.mark.parametrize("names", NAMINGS.values(), ids=NAMINGS.keys())
+@pytest.mark.parametrize(
+    "unit,z_up", [(100.0, False), (1.0, False), (1000.0, False), (100 / 2.54, True)], ids=["cm", "m", "mm", "inch-zup"]
+)
 def test_other_skeletons_map_to_body_points(names, unit, z_up):
     body = body_points_from_bvh(parse_bvh(t_pose_bvh(names, unit, z_up)))
     frame = body[0]
     np.testing.assert_allclose(frame[BODY_INDEX["pelvis"]], [0, 1.0, 0], atol=1e-3)  # metres, Y up
     np.testing.assert_allclose(frame[BODY_INDEX["l_hip"]] - frame[BODY_INDEX["r_hip"]], [0.24, 0, 0], atol=1e-3)
     np.testing.assert_allclose(frame[BODY_INDEX["l_wrist"]], [0.70, 1.5, 0], atol=1e-3)
+    np.testing.assert_allclose(frame[BODY_INDEX["l_knee"]], [0.12, 0.5, 0], atol=1e-3)
+    np.testing.assert_allclose(frame[BODY_INDEX["r_elbow"]], [-0.45, 1.5, 0], atol=1e-3)
+    np.testing.assert_allclose(frame[BODY_INDEX["spine"]], [0, 1.0 + SPINE_CHAIN_FRACTION * 0.5, 0], atol=1e-3)
     # The face looks forward (+z for this skeleton) and the head top is above the nose.
     assert frame[BODY_INDEX["neck_nose"], 2] > 0.05
     assert frame[BODY_INDEX["head"], 1] > frame[BODY_INDEX["neck_nose"], 1]
@@ -220,7 +280,9 @@ def test_reading_a_folder_of_bvh(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "one.bvh").write_text(t_pose_bvh(CMU, 100.0, frames=4))
     (tmp_path / "two.bvh").write_text(t_pose_bvh(ANATOMICAL, 100.0, frames=2))
-    assert [name for name, _ in iter_bvh_sources(tmp_path)] == ["one", "two"]
+    sources = list(iter_bvh_sources(tmp_path))
+    assert [s.name for s in sources] == ["one", "two"]
+    assert sources[0].origin == str(tmp_path / "a" / "one.bvh")
     mocap = load_mocap(tmp_path, use_cache=False)
     assert mocap.names == ["one", "two"] and mocap.points.shape == (6, 21, 3)
     assert mocap.clip("two").shape == (2, 21, 3)
@@ -292,3 +354,42 @@ def test_mocap_cache_follows_the_reader_code(tmp_path, monkeypatch):
     monkeypatch.setattr(mocap, "_reader_code_digest", lambda: "the reader changed")
     load_mocap(tmp_path / "bvh")
     assert len(list((tmp_path / "cache").glob("mocap-*.npz"))) == 2  # a changed reader does not reuse it
+
+
+def test_bare_joint_names_drop_namespaces_and_shared_prefixes_only_at_a_separator():
+    assert bare_joint_names(["Bip01", "Bip01 Pelvis", "Bip01 L Thigh"]) == ["", "Pelvis", "L Thigh"]
+    assert bare_joint_names(["Character1_Hips", "Character1_LeftUpLeg"]) == ["Hips", "LeftUpLeg"]
+    assert bare_joint_names(["mixamorig:Hips", "rig|mixamorig:Spine"]) == ["Hips", "Spine"]
+    # "Left" is shared but is not a prefix that ends at a separator: the names stay whole.
+    assert bare_joint_names(["LeftArm", "LeftLeg"]) == ["LeftArm", "LeftLeg"]
+    assert bare_joint_names(["CC_Base_L_Thigh", "CC_Base_L_Calf"]) == ["Thigh", "Calf"]
+
+
+@pytest.mark.parametrize("rename", ["mixamorig:{}", "Bip01 {}", "Character1_{}", "{}"])
+def test_a_real_clip_under_other_exporters_joint_names_gives_the_same_body(rename):
+    """A real Bandai clip with its joints renamed as a Maya namespace, a Biped prefix (names with spaces) or a
+    MotionBuilder character prefix would be: the body points do not change."""
+    source = next(iter_bvh_sources(require_shared(ARCHIVE)))
+    original = body_points_from_bvh(parse_bvh(source.text, source.origin))
+    named = re.sub(r"^(\s*(?:ROOT|JOINT)\s+)(\S+)", lambda m: m[1] + rename.format(m[2]), source.text, flags=re.M)
+    renamed = parse_bvh(named, source.origin)
+    assert renamed.names[1] == rename.format("Hips")
+    np.testing.assert_allclose(body_points_from_bvh(renamed), original, atol=1e-6)
+
+
+def test_a_broken_clip_costs_one_line_and_the_others_are_read(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CAMERAPOSE_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "bvh"
+    folder.mkdir()
+    (folder / "good.bvh").write_text(t_pose_bvh(CMU, 100.0, frames=4))
+    (folder / "cut.bvh").write_text(t_pose_bvh(CMU, 100.0)[:-40])
+    (folder / "odd_rig.bvh").write_text(t_pose_bvh({**CMU, "l_elbow": "MyElbowL"}, 100.0))
+    for _ in range(2):  # read, then from the cache: the same lines
+        mocap = load_mocap(folder)
+        assert mocap.names == ["good"] and mocap.points.shape == (4, 21, 3)
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 2
+        assert any(f"{folder / 'cut.bvh'}: truncated motion" in line for line in lines)
+        assert any(f"{folder / 'odd_rig.bvh'}: no joint for l_elbow" in line for line in lines)
+    with pytest.raises(InputError, match=r"odd_rig.bvh: no joint for l_elbow"):
+        load_mocap(folder / "odd_rig.bvh")

@@ -303,6 +303,7 @@ def evaluate(
     seed: int = 0,
     detector_keypoints: bool = False,
     detector_noise: bool = False,
+    frame_cut: float = 0.0,
     preset: str | Preset = "default",
     device: str | None = None,
 ) -> dict:
@@ -311,12 +312,15 @@ def evaluate(
     `noise`: Gaussian 2D noise of that sigma (fraction of the person's height); `detector_noise`: single frames
     of the detector noise model ([refine_noise], raw detections: no refiner) instead.
     `detector_keypoints`: the 2D keypoints where the detector places them (core.keypoints.DETECTOR_PLACEMENT),
-    else at the skeleton's joints.
+    else at the skeleton's joints. `frame_cut` in (0, 1): every person cut by the frame's bottom edge with that
+    share of their 2D height in view (the keypoints below it unconfident, as a detector reports them).
     `device`: where the lifter runs (default: the preset's [lift] device); the views are the same on any."""
     if (mocap is None) == (h36m is None):
         raise UsageError("give exactly one of --mocap PATH or --h36m FILE")
     if detector_noise and noise > 0:
         raise UsageError("--noise and --detector-noise are two noise models; give one")
+    if not 0 <= frame_cut < 1:
+        raise UsageError(f"--frame-cut {frame_cut}: give the share of the person in view, above 0 and below 1")
     preset = _preset(preset)
     frame_noise = DetectorFrameNoise.of(preset.refine_noise, (1.0, 1.0)) if detector_noise else None
     weights = _existing_file(weights, default_weights("lifter"), "--weights")
@@ -341,10 +345,12 @@ def evaluate(
             mirror=preset.lift.mirror_average,
             placement=DETECTOR_PLACEMENT if detector_keypoints else None,
             detector_noise=frame_noise,
+            frame_cut=frame_cut,
         )
 
     result = {**measure(bodies), "source": source, "weights": str(weights), "noise_frac": noise, "stride": stride}
     result["detector_keypoints"], result["detector_noise"] = detector_keypoints, detector_noise
+    result["frame_cut"] = frame_cut
     if by_group:
         result["groups"] = {
             str(group): {k: v for k, v in measure(bodies[groups == group]).items() if k != "per_joint_mm"}

@@ -449,7 +449,13 @@ def evaluate(
     joint_map: Annotated[
         Path | None, typer.Option("--joint-map", exists=True, help="TOML [joints] table for --mocap's skeleton.")
     ] = None,
-    by_group: Annotated[bool, typer.Option("--by-group", help="Also report each motion group.")] = False,
+    by_group: Annotated[
+        bool,
+        typer.Option(
+            "--by-group",
+            help="Also report each motion group: from a *motions.csv, Bandai clip names, else each clip's folder.",
+        ),
+    ] = False,
     h36m: Annotated[
         Path | None, typer.Option("--h36m", exists=True, help="A data_3d_h36m.npz (VideoPose3D layout).")
     ] = None,
@@ -479,6 +485,15 @@ def evaluate(
             help="Detector-like 2D noise (the refiner's noise model, raw); with --tracks, refined before lifting.",
         ),
     ] = False,
+    frame_cut: Annotated[
+        float,
+        typer.Option(
+            "--frame-cut",
+            min=0.0,
+            max=0.99,
+            help="Every person cut by the frame's bottom edge, this share of their height in view (0: whole).",
+        ),
+    ] = 0.0,
     temporal_weights: Annotated[
         Path | None, typer.Option("--temporal-weights", help="With --tracks: temporal lifter checkpoint.")
     ] = None,
@@ -497,6 +512,8 @@ def evaluate(
         if tracks:
             if mocap is None:
                 raise UsageError("--tracks needs --mocap")
+            if frame_cut > 0:
+                raise UsageError("--frame-cut measures single poses; it does not go with --tracks")
             result = api.evaluate_tracks(
                 mocap=mocap,
                 split=split,
@@ -526,6 +543,7 @@ def evaluate(
             seed=seed,
             detector_keypoints=detector_keypoints,
             detector_noise=detector_noise,
+            frame_cut=frame_cut,
             preset=pipeline,
             device=device,
         )
@@ -552,6 +570,8 @@ def _print_track_table(result: dict) -> None:
 
 def _print_eval_table(result: dict, noise: float) -> None:
     where = ", detector keypoints" if result.get("detector_keypoints") else ""
+    if result.get("frame_cut"):
+        where += f", cut by the frame at {result['frame_cut']:.0%} of their height"
     noise_model = "detector-like 2D noise, raw" if result["detector_noise"] else f"2D noise {noise:.0%} of height"
     title = f"{result['source']}: {result['poses']} poses, {noise_model}{where}"
     table = Table(title=escape(title))

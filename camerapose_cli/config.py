@@ -121,6 +121,9 @@ class SynthSection(Section):
     keypoint_hip_along_thigh: Range
     keypoint_knee_along_shin: Range
     keypoint_shoulder_up_m: Range
+    frame_cut_prob: float = Field(ge=0, le=1)
+    frame_cut_keep: Range
+    frame_cut_conf_max: float = Field(ge=0, le=1)
 
 
 class LifterNoiseSection(Section):
@@ -235,6 +238,7 @@ class TrainTemporalSection(ScheduleSection):
     edge_prob: float = Field(ge=0, le=1)
     noise_prob: float = Field(ge=0, le=1)
     pose_augment_prob: float = Field(ge=0, le=1)
+    frame_cut_prob: float = Field(ge=0, le=1)
     w_pose: float
     w_camera: float
     w_reproj: float

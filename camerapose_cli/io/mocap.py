@@ -17,7 +17,7 @@ import sys
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -52,6 +52,7 @@ class MocapSet:
     points: np.ndarray  # float32 (N, 21, 3), metres, world Y up
     fps: np.ndarray  # float32 (C,)
     descriptions: list[str]  # (C,) each clip's motion description from a `*motions.csv` beside it, else ""
+    folders: list[str]  # (C,) each clip's folder below the source, less the folders that every clip is in ("")
 
     def clip(self, name: str) -> np.ndarray:
         i = self.names.index(name)
@@ -188,22 +189,26 @@ class BvhSource:
     name: str
     text: str
     origin: str  # the file, or "archive: member"
+    folder: str  # its folder below the source ("a/b"), "" at the top
 
 
 def iter_bvh_sources(path: Path) -> Iterator[BvhSource]:
     """The BVH clips of a .bvh file, a folder of them (recursive), or a .tar/.tar.xz/.tar.gz."""
     if path.is_dir():
         for file in sorted(path.rglob("*.bvh")):
-            yield BvhSource(file.stem, file.read_text(errors="replace"), str(file))
+            folder = file.parent.relative_to(path).as_posix()
+            yield BvhSource(file.stem, file.read_text(errors="replace"), str(file), "" if folder == "." else folder)
     elif path.suffix.lower() == ".bvh":
-        yield BvhSource(path.stem, path.read_text(errors="replace"), str(path))
+        yield BvhSource(path.stem, path.read_text(errors="replace"), str(path), "")
     elif tarfile.is_tarfile(path):
         with tarfile.open(path, "r:*") as archive:
             for member in archive:
                 if member.isfile() and member.name.lower().endswith(".bvh"):
                     data = archive.extractfile(member).read()
                     text = io.TextIOWrapper(io.BytesIO(data), errors="replace").read()
-                    yield BvhSource(Path(member.name).stem, text, f"{path}: {member.name}")
+                    member_path = PurePosixPath(member.name)
+                    folder = "" if str(member_path.parent) == "." else str(member_path.parent)
+                    yield BvhSource(member_path.stem, text, f"{path}: {member.name}", folder)
     else:
         raise InputError(f"{path}: not a .bvh file, a folder of them, or a tar archive")
 
@@ -241,6 +246,15 @@ def _reader_code_digest() -> str:
     return digest.hexdigest()
 
 
+def distinct_folders(folders: list[str]) -> list[str]:
+    """Clip folders ("a/b") without the leading folders that every clip shares: what tells clips apart."""
+    parts = [PurePosixPath(folder).parts for folder in folders]
+    shared = 0
+    while parts and all(len(p) > shared and p[shared] == parts[0][shared] for p in parts):
+        shared += 1
+    return ["/".join(p[shared:]) for p in parts]
+
+
 def report_skipped(lines: list[str]) -> None:
     """One line on stderr for each clip that could not be read (the others are used)."""
     for line in lines:
@@ -261,9 +275,14 @@ def load_mocap(
         with np.load(cache) as data:
             report_skipped(list(data["skipped"]))
             return MocapSet(
-                list(data["names"]), data["starts"], data["points"], data["fps"], list(data["descriptions"])
+                list(data["names"]),
+                data["starts"],
+                data["points"],
+                data["fps"],
+                list(data["descriptions"]),
+                list(data["folders"]),
             )
-    names, clips, fps, skipped = [], [], [], []
+    names, clips, fps, folders, skipped = [], [], [], [], []
     for source in iter_bvh_sources(path):
         try:
             motion = parse_bvh(source.text, source.origin)
@@ -275,6 +294,7 @@ def load_mocap(
         if points is not None:
             clips.append(points)
             names.append(source.name)
+            folders.append(source.folder)
             fps.append(1.0 / motion.frame_time if motion.frame_time > 0 else 30.0)
     if not clips and len(skipped) == 1:
         raise InputError(skipped[0])
@@ -292,6 +312,7 @@ def load_mocap(
         np.concatenate(clips),
         np.asarray([fps[i] for i in order], np.float32),
         [described.get(name, "") for name in names],
+        distinct_folders([folders[i] for i in order]),
     )
     if use_cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -304,6 +325,7 @@ def load_mocap(
                     points=result.points,
                     fps=result.fps,
                     descriptions=np.asarray(result.descriptions),
+                    folders=np.asarray(result.folders, dtype=str),
                     skipped=np.asarray(skipped, dtype=str),
                 )
     return result

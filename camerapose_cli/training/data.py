@@ -46,6 +46,7 @@ from camerapose_cli.training.noise import (
     corrupt_frames,
     corrupt_keypoints,
     corrupt_sequences,
+    cut_by_frame_edge,
     uniform,
 )
 
@@ -207,11 +208,14 @@ def make_batch(
     poses: PoseAugmentSection | None = None,
     poses_share: float = 0.0,
     placement: KeypointPlacement | None = None,
+    frame_cut: float = 0.0,
 ) -> SyntheticBatch:
     """Body points in the world (N, 21, 3) → a lifter batch: optionally augmented bodies (proportions, where the
-    detector's keypoints sit; with `poses`, a `poses_share` of them also in new poses), 2D corrupted by `noise`
-    (the Gaussian model of a [lifter_noise] section, the detector model, or exact 2D with confidence 1 for None).
-    Without `augment` the keypoints sit at `placement` (None: the joints)."""
+    detector's keypoints sit; with `poses`, a `poses_share` of them also in new poses; [synth] frame_cut_prob of
+    them cut by the frame's edge), 2D corrupted by `noise` (the Gaussian model of a [lifter_noise] section, the
+    detector model, or exact 2D with confidence 1 for None).
+    Without `augment` the keypoints sit at `placement` (None: the joints). `frame_cut` > 0: every person is cut by
+    the frame's bottom edge with this share of their 2D height in view (evaluation)."""
     bodies = augment_bodies(world_points, cfg, gen) if augment else world_points
     if poses is not None and poses_share > 0:
         bodies = augment_poses(bodies, poses, poses_share, gen)
@@ -224,6 +228,12 @@ def make_batch(
         noisy, conf = corrupt_frames(coco_px, noise, gen)
     else:
         noisy, conf = corrupt_keypoints(coco_px, noise, gen)
+    if frame_cut > 0:
+        noisy, conf = cut_by_frame_edge(noisy, conf, 1.0, (frame_cut, frame_cut), cfg.frame_cut_conf_max, gen)
+    elif augment and cfg.frame_cut_prob > 0:
+        noisy, conf = cut_by_frame_edge(
+            noisy, conf, cfg.frame_cut_prob, cfg.frame_cut_keep, cfg.frame_cut_conf_max, gen
+        )
     inputs, centre, scale, rotation = lifter_inputs(noisy, conf, focal, principal)
     virtual = cam @ rotation  # camera → virtual camera (R^T p for row vectors)
     root = virtual[:, BODY_INDEX["pelvis"]]
@@ -418,6 +428,10 @@ def make_track_batch(
     present = present | ~noisy_window[:, None]
     noisy = fill_gaps(noisy, present)
     conf = torch.where(present[..., None], conf, torch.zeros_like(conf))
+    if temporal.frame_cut_prob > 0:
+        noisy, conf = cut_by_frame_edge(
+            noisy, conf, temporal.frame_cut_prob, synth_cfg.frame_cut_keep, synth_cfg.frame_cut_conf_max, gen
+        )
     inputs, centre, scale, rotation = lifter_inputs(noisy.flatten(0, 1), conf.flatten(0, 1), focal_t, principal_t)
     inputs = inputs.reshape(b, length, NUM_COCO_JOINTS, 3)
     inputs, present = _repeat_edges(inputs, present, receptive_field, temporal.edge_prob, gen)

@@ -53,12 +53,14 @@ def evaluate_on_bodies(
     mirror: bool = False,
     placement: KeypointPlacement | None = None,
     detector_noise: DetectorFrameNoise | None = None,
+    frame_cut: float = 0.0,
 ) -> dict[str, Any]:
     """Film bodies (N, 21, 3) with seeded virtual cameras and report the MPJPE family (mm) and per-joint errors.
     `noise_frac` > 0: Gaussian 2D noise of that sigma (fraction of the person's extent), no dropped joints.
     `detector_noise`: single frames of the detector noise model instead (noise.corrupt_frames).
     `mirror`: the lifter's output averaged with its mirrored input's, as `lift` does with [lift] mirror_average.
-    `placement`: where the 2D keypoints sit on every body (core.keypoints); None: at the joints."""
+    `placement`: where the 2D keypoints sit on every body (core.keypoints); None: at the joints.
+    `frame_cut` > 0: every person cut by the frame's bottom edge, this share of their 2D height in view."""
     noise: LifterNoiseSection | DetectorFrameNoise | None = detector_noise
     if noise_frac > 0:
         noise = noise_cfg.with_values(noise_frac=(noise_frac, noise_frac), drop_prob=(0.0, 0.0))
@@ -72,7 +74,10 @@ def evaluate_on_bodies(
     for start in range(0, len(points), EVAL_BATCH):
         # Drawn on the CPU, where the seeded generator is, so every device films the same views.
         chunk_points = points[start : start + EVAL_BATCH]
-        chunk = to_device(make_batch(chunk_points, synth_cfg, gen, noise, augment=False, placement=placement), device)
+        chunk = to_device(
+            make_batch(chunk_points, synth_cfg, gen, noise, augment=False, placement=placement, frame_cut=frame_cut),
+            device,
+        )
         out = mirror_average(model, chunk.inputs) if mirror else model(chunk.inputs)
         n = len(chunk.inputs)
         for key, value in evaluate_lifter(model, chunk, out).items():
@@ -85,12 +90,14 @@ def evaluate_on_bodies(
     return result
 
 
-def motion_group(name: str, description: str) -> str:
+def motion_group(name: str, description: str, folder: str = "") -> str:
     """The motion a clip shows: a CMU description's head ("dance - attitude" -> "dance", "jump, hop" -> "jump"),
-    else the Bandai content of its name (training.splits.clip_content)."""
+    else the Bandai content of its name (training.splits.clip_content), else its folder in the source
+    (io.mocap.MocapSet.folders), else its name."""
     if description:
         return description.lower().split(" - ")[0].split(",")[0].strip() or name
-    return clip_content(name)
+    content = clip_content(name)
+    return content if content != name else folder or name
 
 
 def mocap_eval_bodies(
@@ -107,7 +114,9 @@ def mocap_eval_bodies(
     frames = mocap.frames_of(clips)[::stride]
     if len(frames) == 0:
         raise InputError(f"{mocap_path}: the {split} split is empty")
-    clip_groups = np.array([motion_group(n, d) for n, d in zip(mocap.names, mocap.descriptions)], dtype=object)
+    clip_groups = np.array(
+        [motion_group(*clip) for clip in zip(mocap.names, mocap.descriptions, mocap.folders)], dtype=object
+    )
     return mocap.points[frames], clip_groups[np.searchsorted(mocap.starts, frames, side="right") - 1]
 
 
@@ -140,7 +149,7 @@ def mocap_eval_clips(
     for name in clips:
         i = mocap.names.index(name)
         points = mocap.points[mocap.starts[i] : mocap.starts[i + 1]]
-        group = motion_group(name, mocap.descriptions[i])
+        group = motion_group(name, mocap.descriptions[i], mocap.folders[i])
         for start in range(0, len(points), max_frames):
             piece = points[start : start + max_frames]
             if len(piece) >= 3:

@@ -146,6 +146,31 @@ def uniform(n: int, low: float, high: float, gen: torch.Generator) -> torch.Tens
     return low + (high - low) * torch.rand(n, generator=gen)
 
 
+def cut_by_frame_edge(
+    keypoints: torch.Tensor,
+    conf: torch.Tensor,
+    prob: float,
+    keep: tuple[float, float],
+    conf_max: float,
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """People whom the image's bottom edge cuts: in a `prob` share of the 2D poses (N, J, 2) px or windows
+    (N, T, J, 2), an edge `keep` (drawn per pose or window) of the way down the person's 2D height (over the
+    window). The keypoints below it get confidences under `conf_max` and sit on the edge, where YOLO11n-pose puts
+    the joints of a person the frame cuts (measured on the courtyard clip cropped to its top 62%: ankles on the
+    border, confidence 0.10-0.16 median).
+    Returns (keypoints, confidences)."""
+    n = len(keypoints)
+    cut = torch.rand(n, generator=gen) < prob
+    y = keypoints[..., 1]
+    top, bottom = y.reshape(n, -1).amin(1), y.reshape(n, -1).amax(1)
+    per_item = (n,) + (1,) * (y.dim() - 1)
+    edge = (top + uniform(n, *keep, gen) * (bottom - top)).reshape(per_item).expand_as(y)
+    below = cut.reshape(per_item) & (y > edge)
+    conf = torch.where(below, torch.minimum(conf, torch.rand(conf.shape, generator=gen) * conf_max), conf)
+    return torch.stack([keypoints[..., 0], torch.where(below, edge, y)], -1), conf
+
+
 def corrupt_keypoints(
     keypoints: torch.Tensor, cfg: LifterNoiseSection, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,6 +15,7 @@ from camerapose_cli.io.bvh import parse_bvh
 from camerapose_cli.io.mocap import (
     bare_joint_names,
     body_points_from_bvh,
+    distinct_folders,
     iter_bvh_sources,
     load_mocap,
     point_along_chain,
@@ -393,3 +394,13 @@ def test_a_broken_clip_costs_one_line_and_the_others_are_read(tmp_path, monkeypa
         assert any(f"{folder / 'odd_rig.bvh'}: no joint for l_elbow" in line for line in lines)
     with pytest.raises(InputError, match=r"odd_rig.bvh: no joint for l_elbow"):
         load_mocap(folder / "odd_rig.bvh")
+
+
+def test_clip_folders_keep_only_what_tells_clips_apart(tmp_path):
+    assert distinct_folders(["data/walk", "data/run/fast", "data/run/fast"]) == ["walk", "run/fast", "run/fast"]
+    assert distinct_folders(["cmu_cc", "cmu_cc"]) == ["", ""]
+    assert distinct_folders(["", "a"]) == ["", "a"]
+    (tmp_path / "x" / "walk").mkdir(parents=True)
+    (tmp_path / "x" / "walk" / "one.bvh").write_text(t_pose_bvh(CMU, 100.0))
+    (tmp_path / "x" / "two.bvh").write_text(t_pose_bvh(CMU, 100.0))
+    assert load_mocap(tmp_path / "x", use_cache=False).folders == ["walk", ""]

@@ -184,6 +184,34 @@ def test_eval_takes_a_joint_map_for_an_unknown_skeleton(tmp_path):
     assert json.loads(result.stdout)["poses"] == len(range(0, 157, 5))
 
 
+def test_eval_measures_people_cut_by_the_frame():
+    cc = str(require_shared(CC_SET))
+    whole = run_cli("eval", "--mocap", cc, "--split", "all", "--stride", "20", "--json")
+    cut = run_cli("eval", "--mocap", cc, "--split", "all", "--stride", "20", "--frame-cut", "0.6", "--json")
+    assert whole.returncode == 0 and cut.returncode == 0, cut.stderr
+    whole, cut = json.loads(whole.stdout), json.loads(cut.stdout)
+    assert cut["frame_cut"] == 0.6 and cut["poses"] == whole["poses"]
+    # The legs below the edge can only be guessed.
+    assert cut["per_joint_mm"]["l_ankle"] > whole["per_joint_mm"]["l_ankle"] + 50
+    assert cut["mpjpe_mm"] > whole["mpjpe_mm"]
+    refused = run_cli("eval", "--mocap", cc, "--split", "all", "--frame-cut", "0.6", "--tracks")
+    assert refused.returncode == 2 and "--frame-cut" in refused.stderr
+
+
+def test_eval_groups_clips_without_descriptions_by_their_folder(tmp_path):
+    """Clips of no known naming and no motions CSV: one group per folder they sit in below the source."""
+    with tarfile.open(require_shared(CC_SET)) as archive:
+        for folder, clip in (("walk", "007_01"), ("walk", "007_03"), ("dance", "005_19")):
+            target = tmp_path / "mine" / "by_motion" / folder / f"take_{clip}.bvh"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(archive.extractfile(f"cmu_cc/{clip}.bvh").read())
+    result = run_cli("eval", "--mocap", str(tmp_path / "mine"), "--split", "all", "--by-group", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report["groups"]) == {"walk", "dance"}
+    assert sum(g["poses"] for g in report["groups"].values()) == report["poses"]
+
+
 def test_eval_tracks_compares_single_frame_and_temporal_lifting_by_motion_group():
     cc = str(require_shared(CC_SET))
     result = run_cli("eval", "--tracks", "--detector-noise", "--mocap", cc, "--split", "all", "--json")

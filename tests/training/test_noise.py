@@ -16,6 +16,7 @@ from camerapose_cli.training.noise import (
     DetectorFrameNoise,
     corrupt_frames,
     corrupt_sequences,
+    cut_by_frame_edge,
     drifting_noise,
     load_calibration,
 )
@@ -103,3 +104,36 @@ def test_the_lifter_noise_model_is_chosen_by_the_preset():
     again = make_batch(bodies, default.synth, torch.Generator().manual_seed(0), noise)
     assert torch.equal(batch.inputs, again.inputs)  # seeded
     assert batch.inputs[..., 2].min() < 1.0  # the detector's confidences, not exact 2D's
+
+
+def test_the_frame_edge_hides_the_keypoints_below_it():
+    gen = torch.Generator().manual_seed(0)
+    clean = torch.rand(4000, 17, 2, generator=gen) * torch.tensor([100.0, 400.0])  # people 400 px tall
+    conf = torch.full((4000, 17), 0.9)
+    kept, kept_conf = cut_by_frame_edge(clean, conf, 0.0, (0.5, 0.5), 0.2, gen)
+    assert torch.equal(kept, clean) and torch.equal(kept_conf, conf)  # no one cut
+    cut, cut_conf = cut_by_frame_edge(clean, conf, 1.0, (0.5, 0.5), 0.2, gen)
+    top, bottom = clean[..., 1].amin(1, keepdim=True), clean[..., 1].amax(1, keepdim=True)
+    below = clean[..., 1] > (top + bottom) / 2
+    assert (cut_conf[below] < 0.2).all() and torch.equal(cut_conf[~below], conf[~below])
+    assert torch.equal(cut[~below], clean[~below]) and torch.equal(cut[..., 0], clean[..., 0])
+    edge = ((top + bottom) / 2).expand_as(below)
+    assert torch.allclose(cut[..., 1][below], edge[below])  # on the frame's edge, where YOLO puts them
+    windows = clean[:100].reshape(10, 10, 17, 2)  # one edge per window, over all its frames
+    cut_windows, _ = cut_by_frame_edge(windows, conf[:100].reshape(10, 10, 17), 1.0, (0.5, 0.5), 0.2, gen)
+    window_edge = (windows[..., 1].amin((1, 2)) + windows[..., 1].amax((1, 2))) / 2
+    assert torch.allclose(cut_windows[..., 1].amax((1, 2)), window_edge)
+    some, _ = cut_by_frame_edge(clean, conf, 0.25, (0.3, 0.9), 0.2, gen)
+    share = (some != clean).any(-1).any(-1).float().mean().item()
+    assert share == pytest.approx(0.25, abs=0.03)
+
+
+def test_training_batches_cut_the_asked_share_of_people():
+    default = load_preset("default")
+    synth = default.synth.with_values(frame_cut_prob=0.5)
+    bodies = torch.randn(2000, 21, 3, generator=torch.Generator().manual_seed(1)) * 0.3 + torch.tensor([0.0, 1.0, 0.0])
+    batch = make_batch(bodies, synth, torch.Generator().manual_seed(0), None)
+    unconfident = (batch.inputs[..., 2] < synth.frame_cut_conf_max).any(-1).float().mean().item()
+    assert unconfident == pytest.approx(0.5, abs=0.05)  # exact 2D otherwise: only the cut people lose confidence
+    whole = make_batch(bodies, synth.with_values(frame_cut_prob=0.0), torch.Generator().manual_seed(0), None)
+    assert (whole.inputs[..., 2] == 1.0).all()

@@ -49,6 +49,14 @@ def test_track_batches_have_a_window_of_inputs_per_output_frames(bandai):
     assert not batch.present.all()  # detector-like gaps
 
 
+def test_windows_cut_by_the_frame_lose_their_lower_keypoints(bandai):
+    whole, _ = track_batch(bandai, 32, noise_prob=0.0, frame_cut_prob=0.0)
+    cut, _ = track_batch(bandai, 32, noise_prob=0.0, frame_cut_prob=1.0)
+    assert (whole.inputs[..., 2] == 1).all()  # exact 2D: nothing unconfident
+    ankles = cut.inputs[..., 15:, 2]  # COCO ankles: below any edge that keeps at most 90% of the height
+    assert (ankles < 0.2).float().mean() > 0.5 and (cut.inputs[..., :5, 2] == 1).all()  # the face stays in view
+
+
 def test_windows_stay_inside_their_clip_at_the_drawn_frame_rate(bandai):
     rng = np.random.default_rng(0)
     frames = rng.integers(0, len(bandai.points), 64)

@@ -1,0 +1,143 @@
+"""People cut by the frame on real video: how much the 3D of what stays in view changes when the legs leave it.
+
+    python bench/frame_cut_real.py [--single weights/lifter.pt ...] [--cut 0.5 0.8] [--temporal]
+
+Real video with a person cut by the frame, with the uncut truth beside it, from the shared courtyard and treadmill
+clips: a copy of each has everything below a horizontal edge painted black (ffmpeg drawbox; the frame keeps its
+size, so the camera's intrinsics stay the same). The edge sits `--cut` of the way from the person's hips down to
+their ankles (medians over the whole clip's largest person; in the copy, the track whose shoulders sit closest):
+0.5 cuts at about the knees, 0.8 through the shins.
+Both are extracted (YOLO11n-pose) and lifted single-frame (with --temporal, also by the shipped temporal lifter
+on top). No 3D truth is needed: the whole clip's lift is the reference for the cut one. Printed per clip, cut and
+lifter: the share of the whole clip's confident knees and ankles that the edge hides, how far the detector's own
+upper-body keypoints moved (median px: the detector's part of any change), then the mean change of
+the upper body (9 joints from the thorax up, relative to the thorax) and of the knees and ankles (relative to the
+pelvis), mm. A lifter that keeps the upper body when the legs leave the frame shows a small first figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import tempfile
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+
+import camerapose_cli
+from camerapose_cli.core.skeleton import COCO17_JOINTS, H36M17_JOINTS
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+CLIPS = (SHARED / "videos" / "courtyard_dribble_40f.mp4", SHARED / "robustness" / "treadmill_vp9_100f.mp4")
+JOINT = {name: i for i, name in enumerate(H36M17_JOINTS)}
+UPPER = [JOINT[n] for n in ("thorax", "neck_nose", "head", "l_shoulder", "l_elbow", "l_wrist")] + [
+    JOINT[n] for n in ("r_shoulder", "r_elbow", "r_wrist")
+]
+LEGS = [JOINT[n] for n in ("l_knee", "l_ankle", "r_knee", "r_ankle")]
+COCO_LEGS = [COCO17_JOINTS.index(n) for n in ("left_knee", "right_knee", "left_ankle", "right_ankle")]
+COCO_UPPER = list(range(COCO17_JOINTS.index("left_hip")))  # the face, shoulders, elbows and wrists
+COCO_HIPS = [COCO17_JOINTS.index(n) for n in ("left_hip", "right_hip")]
+COCO_ANKLES = [COCO17_JOINTS.index(n) for n in ("left_ankle", "right_ankle")]
+CONFIDENT = 0.5  # a keypoint of the whole clip counts as seen above this confidence
+
+
+def paint_below(src: Path, dst: Path, edge_px: int) -> None:
+    """A copy of `src` with everything below row `edge_px` black."""
+    box = f"drawbox=x=0:y={edge_px}:w=iw:h=ih-{edge_px}:color=black:t=fill"
+    ffmpeg = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(src), "-vf", box]
+    subprocess.run([*ffmpeg, "-c:v", "libx264", "-crf", "18", str(dst)], check=True)
+
+
+def track_rows(table, video: str, track: int):
+    rows = table[(table.video == video) & (table.track_id == track)]
+    return rows.set_index("frame").sort_index()
+
+
+def subject_track(table, video: str) -> int:
+    """The largest person of a video (median box area): the one the edge is placed for."""
+    rows = table[table.video == video]
+    area = rows.bbox.map(lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+    return int(area.groupby(rows.track_id).median().idxmax())
+
+
+def matching_track(table, video: str, reference) -> int:
+    """The track of `video` whose shoulders sit closest to the reference rows' (medians over frames)."""
+
+    def shoulders(rows):
+        return np.median(np.stack([np.stack(rows.kp_x.to_numpy()), np.stack(rows.kp_y.to_numpy())], -1)[:, 5:7], 0)
+
+    rows = table[table.video == video]
+    target = shoulders(reference)
+    return int(min(rows.track_id.unique(), key=lambda t: np.abs(shoulders(rows[rows.track_id == t]) - target).sum()))
+
+
+def joints3d(rows) -> np.ndarray:
+    return np.stack([np.stack(rows[c].to_numpy()) for c in ("kp3d_x", "kp3d_y", "kp3d_z")], -1)
+
+
+def change_mm(whole: np.ndarray, cut: np.ndarray, joints: list[int], origin: int) -> float:
+    rel = lambda p: p[:, joints] - p[:, [origin]]  # noqa: E731
+    return float(np.linalg.norm(rel(whole) - rel(cut), axis=-1).mean() * 1000)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--single", type=Path, nargs="*", default=[Path("weights/lifter.pt")])
+    parser.add_argument("--cut", type=float, nargs="*", default=[0.5, 0.8], help="edge from hips (0) to ankles (1)")
+    parser.add_argument("--temporal", action="store_true", help="also the shipped temporal lifter on top")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        whole_videos, cut_videos = Path(tmp) / "whole", Path(tmp) / "cut"
+        whole_videos.mkdir()
+        cut_videos.mkdir()
+        for clip in CLIPS:
+            (whole_videos / clip.name).symlink_to(clip)
+        whole_run, cut_run = Path(tmp) / "whole_run", Path(tmp) / "cut_run"
+        camerapose_cli.extract(whole_videos, whole_run)
+        whole2d = camerapose_cli.read_keypoints2d(whole_run)
+        edges, subjects = {}, {clip.name: subject_track(whole2d, clip.name) for clip in CLIPS}
+        for clip in CLIPS:
+            y = np.stack(track_rows(whole2d, clip.name, subjects[clip.name]).kp_y.to_numpy())
+            hip, ankle = np.median(y[:, COCO_HIPS]), np.median(y[:, COCO_ANKLES])
+            for cut in args.cut:
+                name = f"{clip.stem}_cut{round(cut * 100)}.mp4"
+                edges[name] = (clip.name, int(hip + cut * (ankle - hip)))
+                paint_below(clip, cut_videos / name, edges[name][1])
+        camerapose_cli.extract(cut_videos, cut_run)
+        cut2d = camerapose_cli.read_keypoints2d(cut_run)
+        cut_tracks = {
+            name: matching_track(cut2d, name, track_rows(whole2d, source, subjects[source]))
+            for name, (source, _) in edges.items()
+        }
+        modes = [False, True] if args.temporal else [False]
+        print("change of the 3D when the frame cuts the person (mm): upper body / knees and ankles")
+        for weights in args.single:
+            for temporal in modes:
+                lifted = {}
+                for label, run in (("whole", whole_run), ("cut", cut_run)):
+                    out = Path(tmp) / f"{label}-{weights.parent.name}-{temporal}"
+                    camerapose_cli.lift(run, out, weights=weights, temporal=temporal)
+                    lifted[label] = camerapose_cli.read_keypoints3d(out)
+                for name, (source, edge) in edges.items():
+                    whole = track_rows(lifted["whole"], source, subjects[source])
+                    cut = track_rows(lifted["cut"], name, cut_tracks[name])
+                    frames = whole.index.intersection(cut.index)
+                    seen = track_rows(whole2d, source, subjects[source]).loc[frames]
+                    y = np.stack(seen.kp_y.to_numpy())[:, COCO_LEGS]
+                    confident = np.stack(seen.kp_conf.to_numpy())[:, COCO_LEGS] > CONFIDENT
+                    hidden = float(((y > edge) & confident).sum() / max(confident.sum(), 1))
+                    seen_cut = track_rows(cut2d, name, cut_tracks[name]).loc[frames]
+                    moved_2d = np.median(np.hypot(*(np.stack(seen_cut[c].to_numpy())[:, COCO_UPPER]
+                                                   - np.stack(seen[c].to_numpy())[:, COCO_UPPER]
+                                                   for c in ("kp_x", "kp_y"))))  # fmt: skip
+                    a, b = joints3d(whole.loc[frames]), joints3d(cut.loc[frames])
+                    print(
+                        f"{weights} {'temporal' if temporal else 'single'} {name}: {len(frames)} frames, "
+                        f"{hidden:.0%} of the knees and ankles hidden, upper body's 2D moved {moved_2d:.0f} px: "
+                        f"{change_mm(a, b, UPPER, JOINT['thorax']):.1f} / {change_mm(a, b, LEGS, JOINT['pelvis']):.1f}"
+                    )
+
+
+if __name__ == "__main__":
+    main()

@@ -37,6 +37,7 @@ UPPER = [JOINT[n] for n in ("thorax", "neck_nose", "head", "l_shoulder", "l_elbo
 LEGS = [JOINT[n] for n in ("l_knee", "l_ankle", "r_knee", "r_ankle")]
 COCO_LEGS = [COCO17_JOINTS.index(n) for n in ("left_knee", "right_knee", "left_ankle", "right_ankle")]
 COCO_UPPER = list(range(COCO17_JOINTS.index("left_hip")))  # the face, shoulders, elbows and wrists
+COCO_SHOULDERS = [COCO17_JOINTS.index(n) for n in ("left_shoulder", "right_shoulder")]
 COCO_HIPS = [COCO17_JOINTS.index(n) for n in ("left_hip", "right_hip")]
 COCO_ANKLES = [COCO17_JOINTS.index(n) for n in ("left_ankle", "right_ankle")]
 CONFIDENT = 0.5  # a keypoint of the whole clip counts as seen above this confidence
@@ -65,7 +66,9 @@ def matching_track(table, video: str, reference) -> int:
     """The track of `video` whose shoulders sit closest to the reference rows' (medians over frames)."""
 
     def shoulders(rows):
-        return np.median(np.stack([np.stack(rows.kp_x.to_numpy()), np.stack(rows.kp_y.to_numpy())], -1)[:, 5:7], 0)
+        return np.median(
+            np.stack([np.stack(rows.kp_x.to_numpy()), np.stack(rows.kp_y.to_numpy())], -1)[:, COCO_SHOULDERS], 0
+        )
 
     rows = table[table.video == video]
     target = shoulders(reference)

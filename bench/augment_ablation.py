@@ -7,8 +7,9 @@ continue or to only print), and is measured on the CC validation set (another ri
 on) and on Bandai's held-out clips of trained motions (test_seen) and held-out motions (test_unseen), every 5th
 frame, with exact 2D, single frames of the detector noise model (`eval --detector-noise`), Gaussian 2D noise of
 2% of the person's size, and exact 2D of people whom the frame's bottom edge cuts with 60% of their height in view
-(`eval --frame-cut 0.6`: the keypoints below the edge unconfident, on the edge). With several seeds each cell is the mean, and a second row gives the spread (largest
-minus smallest) between seeds: a difference between variants smaller than that is noise.
+(`eval --frame-cut 0.6`: the keypoints below the edge unconfident, on the edge). With several seeds each cell is
+the mean, and a second row gives the spread (largest minus smallest) between seeds: a difference between variants
+smaller than that is noise.
 
 Variants (the rest of the preset is `default`, whose own choice is "both"):
 - baseline: body proportions and the adult-size prior only ([synth]);

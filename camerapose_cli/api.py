@@ -320,7 +320,7 @@ def evaluate(
     if detector_noise and noise > 0:
         raise UsageError("--noise and --detector-noise are two noise models; give one")
     if not 0 <= frame_cut < 1:
-        raise UsageError(f"--frame-cut {frame_cut}: give the share of the person in view, above 0 and below 1")
+        raise UsageError(f"--frame-cut {frame_cut}: give the share of the person in view, from 0 (whole) to below 1")
     preset = _preset(preset)
     frame_noise = DetectorFrameNoise.of(preset.refine_noise, (1.0, 1.0)) if detector_noise else None
     weights = _existing_file(weights, default_weights("lifter"), "--weights")

@@ -489,8 +489,6 @@ def evaluate(
         float,
         typer.Option(
             "--frame-cut",
-            min=0.0,
-            max=0.99,
             help="Every person cut by the frame's bottom edge, this share of their height in view (0: whole).",
         ),
     ] = 0.0,

@@ -189,7 +189,7 @@ class BvhSource:
     name: str
     text: str
     origin: str  # the file, or "archive: member"
-    folder: str  # its folder below the source ("a/b"), "" at the top
+    folder: str  # its folder below the source ("a/b"), "." at the top
 
 
 def iter_bvh_sources(path: Path) -> Iterator[BvhSource]:
@@ -197,9 +197,9 @@ def iter_bvh_sources(path: Path) -> Iterator[BvhSource]:
     if path.is_dir():
         for file in sorted(path.rglob("*.bvh")):
             folder = file.parent.relative_to(path).as_posix()
-            yield BvhSource(file.stem, file.read_text(errors="replace"), str(file), "" if folder == "." else folder)
+            yield BvhSource(file.stem, file.read_text(errors="replace"), str(file), folder)
     elif path.suffix.lower() == ".bvh":
-        yield BvhSource(path.stem, path.read_text(errors="replace"), str(path), "")
+        yield BvhSource(path.stem, path.read_text(errors="replace"), str(path), ".")
     elif tarfile.is_tarfile(path):
         with tarfile.open(path, "r:*") as archive:
             for member in archive:
@@ -207,8 +207,7 @@ def iter_bvh_sources(path: Path) -> Iterator[BvhSource]:
                     data = archive.extractfile(member).read()
                     text = io.TextIOWrapper(io.BytesIO(data), errors="replace").read()
                     member_path = PurePosixPath(member.name)
-                    folder = "" if str(member_path.parent) == "." else str(member_path.parent)
-                    yield BvhSource(member_path.stem, text, f"{path}: {member.name}", folder)
+                    yield BvhSource(member_path.stem, text, f"{path}: {member.name}", str(member_path.parent))
     else:
         raise InputError(f"{path}: not a .bvh file, a folder of them, or a tar archive")
 

@@ -229,11 +229,11 @@ def make_batch(
     else:
         noisy, conf = corrupt_keypoints(coco_px, noise, gen)
     if frame_cut > 0:
-        noisy, conf = cut_by_frame_edge(noisy, conf, 1.0, (frame_cut, frame_cut), cfg.frame_cut_conf_max, gen)
-    elif augment and cfg.frame_cut_prob > 0:
-        noisy, conf = cut_by_frame_edge(
-            noisy, conf, cfg.frame_cut_prob, cfg.frame_cut_keep, cfg.frame_cut_conf_max, gen
-        )
+        cut_prob, keep = 1.0, (frame_cut, frame_cut)
+    else:
+        cut_prob, keep = (cfg.frame_cut_prob if augment else 0.0), cfg.frame_cut_keep
+    if cut_prob > 0:
+        noisy, conf = cut_by_frame_edge(noisy, conf, cut_prob, keep, cfg.frame_cut_conf_max, gen)
     inputs, centre, scale, rotation = lifter_inputs(noisy, conf, focal, principal)
     virtual = cam @ rotation  # camera → virtual camera (R^T p for row vectors)
     root = virtual[:, BODY_INDEX["pelvis"]]

@@ -1,6 +1,6 @@
 """People cut by the frame on real video: how much the 3D of what stays in view changes when the legs leave it.
 
-    python bench/frame_cut_real.py [--single weights/lifter.pt ...] [--cut 0.5 0.8] [--temporal]
+    python bench/frame_cut_real.py [--single weights/lifter.pt ...] [--cut 0.5 0.8] [--temporal] [--edge side]
 
 Real video with a person cut by the frame, with the uncut truth beside it, from the shared courtyard and treadmill
 clips: a copy of each has everything below a horizontal edge painted black (ffmpeg drawbox; the frame keeps its
@@ -13,6 +13,10 @@ lifter: the share of the whole clip's confident knees and ankles that the edge h
 upper-body keypoints moved (median px: the detector's part of any change), then the mean change of
 the upper body (9 joints from the thorax up, relative to the thorax) and of the knees and ankles (relative to the
 pelvis), mm. A lifter that keeps the upper body when the legs leave the frame shows a small first figure.
+With `--edge side` the frame's right part is painted instead, from `--cut` of the way across the person's width
+(medians of their keypoints' leftmost and rightmost x); the two figures are then the mean change of the limb
+joints whose keypoints stay in view and of those the edge hides (each frame's own, from the whole clip's 2D),
+relative to the pelvis.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import imageio_ffmpeg
 import numpy as np
 
 import camerapose_cli
-from camerapose_cli.core.skeleton import COCO17_JOINTS, H36M17_JOINTS
+from camerapose_cli.core.skeleton import COCO17_JOINTS, COCO_FROM_BODY, H36M17_JOINTS, LIMB_JOINTS
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CLIPS = (SHARED / "videos" / "courtyard_dribble_40f.mp4", SHARED / "robustness" / "treadmill_vp9_100f.mp4")
@@ -40,12 +44,16 @@ COCO_UPPER = list(range(COCO17_JOINTS.index("left_hip")))  # the face, shoulders
 COCO_SHOULDERS = [COCO17_JOINTS.index(n) for n in ("left_shoulder", "right_shoulder")]
 COCO_HIPS = [COCO17_JOINTS.index(n) for n in ("left_hip", "right_hip")]
 COCO_ANKLES = [COCO17_JOINTS.index(n) for n in ("left_ankle", "right_ankle")]
+COCO_OF_LIMB = [COCO_FROM_BODY.index(j) for j in LIMB_JOINTS]  # each limb joint's COCO keypoint
 CONFIDENT = 0.5  # a keypoint of the whole clip counts as seen above this confidence
 
 
-def paint_below(src: Path, dst: Path, edge_px: int) -> None:
-    """A copy of `src` with everything below row `edge_px` black."""
-    box = f"drawbox=x=0:y={edge_px}:w=iw:h=ih-{edge_px}:color=black:t=fill"
+def paint_beyond(src: Path, dst: Path, edge_px: int, edge: str) -> None:
+    """A copy of `src` with everything below row `edge_px` (edge "bottom") or right of column `edge_px` black."""
+    if edge == "bottom":
+        box = f"drawbox=x=0:y={edge_px}:w=iw:h=ih-{edge_px}:color=black:t=fill"
+    else:
+        box = f"drawbox=x={edge_px}:y=0:w=iw-{edge_px}:h=ih:color=black:t=fill"
     ffmpeg = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(src), "-vf", box]
     subprocess.run([*ffmpeg, "-c:v", "libx264", "-crf", "18", str(dst)], check=True)
 
@@ -84,10 +92,22 @@ def change_mm(whole: np.ndarray, cut: np.ndarray, joints: list[int], origin: int
     return float(np.linalg.norm(rel(whole) - rel(cut), axis=-1).mean() * 1000)
 
 
+def side_change_mm(whole: np.ndarray, cut: np.ndarray, x: np.ndarray, edge: int) -> tuple[float, float]:
+    """Mean change of the limb joints (relative to the pelvis) whose keypoints `x` (frames, 17) stay left of the
+    edge, and of those beyond it."""
+    pelvis = JOINT["pelvis"]
+    change = np.linalg.norm(
+        (whole[:, LIMB_JOINTS] - whole[:, [pelvis]]) - (cut[:, LIMB_JOINTS] - cut[:, [pelvis]]), axis=-1
+    )
+    hidden = x[:, COCO_OF_LIMB] > edge
+    return float(change[~hidden].mean() * 1000), float(change[hidden].mean() * 1000) if hidden.any() else float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--single", type=Path, nargs="*", default=[Path("weights/lifter.pt")])
     parser.add_argument("--cut", type=float, nargs="*", default=[0.5, 0.8], help="edge from hips (0) to ankles (1)")
+    parser.add_argument("--edge", choices=("bottom", "side"), default="bottom", help="side: the right part painted")
     parser.add_argument("--temporal", action="store_true", help="also the shipped temporal lifter on top")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -101,12 +121,15 @@ def main() -> None:
         whole2d = camerapose_cli.read_keypoints2d(whole_run)
         edges, subjects = {}, {clip.name: subject_track(whole2d, clip.name) for clip in CLIPS}
         for clip in CLIPS:
-            y = np.stack(track_rows(whole2d, clip.name, subjects[clip.name]).kp_y.to_numpy())
-            hip, ankle = np.median(y[:, COCO_HIPS]), np.median(y[:, COCO_ANKLES])
+            rows = track_rows(whole2d, clip.name, subjects[clip.name])
+            x, y = np.stack(rows.kp_x.to_numpy()), np.stack(rows.kp_y.to_numpy())
+            start, end = np.median(y[:, COCO_HIPS]), np.median(y[:, COCO_ANKLES])
+            if args.edge == "side":
+                start, end = np.median(x.min(1)), np.median(x.max(1))
             for cut in args.cut:
                 name = f"{clip.stem}_cut{round(cut * 100)}.mp4"
-                edges[name] = (clip.name, int(hip + cut * (ankle - hip)))
-                paint_below(clip, cut_videos / name, edges[name][1])
+                edges[name] = (clip.name, int(start + cut * (end - start)))
+                paint_beyond(clip, cut_videos / name, edges[name][1], args.edge)
         camerapose_cli.extract(cut_videos, cut_run)
         cut2d = camerapose_cli.read_keypoints2d(cut_run)
         cut_tracks = {
@@ -114,7 +137,8 @@ def main() -> None:
             for name, (source, _) in edges.items()
         }
         modes = [False, True] if args.temporal else [False]
-        print("change of the 3D when the frame cuts the person (mm): upper body / knees and ankles")
+        measured = "upper body / knees and ankles" if args.edge == "bottom" else "limb joints in view / hidden"
+        print(f"change of the 3D when the frame cuts the person (mm): {measured}")
         for weights in args.single:
             for temporal in modes:
                 lifted = {}
@@ -135,9 +159,15 @@ def main() -> None:
                                                    - np.stack(seen[c].to_numpy())[:, COCO_UPPER]
                                                    for c in ("kp_x", "kp_y"))))  # fmt: skip
                     a, b = joints3d(whole.loc[frames]), joints3d(cut.loc[frames])
+                    head = f"{weights} {'temporal' if temporal else 'single'} {name}: {len(frames)} frames"
+                    if args.edge == "side":
+                        x = np.stack(seen.kp_x.to_numpy())
+                        kept, lost = side_change_mm(a, b, x, edge)
+                        print(f"{head}, {np.mean(x[:, COCO_OF_LIMB] > edge):.0%} of the limb keypoints hidden: "
+                              f"{kept:.1f} / {lost:.1f}")  # fmt: skip
+                        continue
                     print(
-                        f"{weights} {'temporal' if temporal else 'single'} {name}: {len(frames)} frames, "
-                        f"{hidden:.0%} of the knees and ankles hidden, upper body's 2D moved {moved_2d:.0f} px: "
+                        f"{head}, {hidden:.0%} of the knees and ankles hidden, upper body's 2D moved {moved_2d:.0f} px: "
                         f"{change_mm(a, b, UPPER, JOINT['thorax']):.1f} / {change_mm(a, b, LEGS, JOINT['pelvis']):.1f}"
                     )
 

@@ -22,7 +22,17 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
-from camerapose_cli.config import Backend, Executor, ModelKind, Preset, RaySection, Split, Tracker, load_preset
+from camerapose_cli.config import (
+    Backend,
+    Executor,
+    FrameEdge,
+    ModelKind,
+    Preset,
+    RaySection,
+    Split,
+    Tracker,
+    load_preset,
+)
 from camerapose_cli.core.device import resolve_device
 from camerapose_cli.core.keypoints import DETECTOR_PLACEMENT
 from camerapose_cli.detect.pose2d import PoseDetector
@@ -42,7 +52,7 @@ from camerapose_cli.stages.lift import LiftResult, LiftStage, lift_keypoints
 from camerapose_cli.stages.refine import RefineStage, refine_track
 from camerapose_cli.training.evaluate import TrackNoise, evaluate_on_bodies, mocap_eval_bodies, mocap_eval_clips
 from camerapose_cli.training.evaluate import evaluate_tracks as evaluate_tracks_of
-from camerapose_cli.training.noise import DetectorFrameNoise, load_calibration
+from camerapose_cli.training.noise import DetectorFrameNoise, FrameCut, load_calibration
 from camerapose_cli.training.run import read_joint_map, run_training
 
 PathLike = str | Path
@@ -304,6 +314,7 @@ def evaluate(
     detector_keypoints: bool = False,
     detector_noise: bool = False,
     frame_cut: float = 0.0,
+    frame_cut_edge: FrameEdge = "bottom",
     preset: str | Preset = "default",
     device: str | None = None,
 ) -> dict:
@@ -312,16 +323,16 @@ def evaluate(
     `noise`: Gaussian 2D noise of that sigma (fraction of the person's height); `detector_noise`: single frames
     of the detector noise model ([refine_noise], raw detections: no refiner) instead.
     `detector_keypoints`: the 2D keypoints where the detector places them (core.keypoints.DETECTOR_PLACEMENT),
-    else at the skeleton's joints. `frame_cut` in (0, 1): every person cut by the frame's bottom edge with that
-    share of their 2D height in view (the keypoints below it unconfident, as a detector reports them).
+    else at the skeleton's joints. `frame_cut` in (0, 1): every person cut by the frame's `frame_cut_edge`
+    ("bottom", or "side": left or right at random) with that share of their 2D extent across it in view (the
+    keypoints beyond it unconfident and on it, as a detector reports them: training.noise.FrameCut).
     `device`: where the lifter runs (default: the preset's [lift] device); the views are the same on any."""
     if (mocap is None) == (h36m is None):
         raise UsageError("give exactly one of --mocap PATH or --h36m FILE")
     if detector_noise and noise > 0:
         raise UsageError("--noise and --detector-noise are two noise models; give one")
-    if not 0 <= frame_cut < 1:
-        raise UsageError(f"--frame-cut {frame_cut}: give the share of the person in view, from 0 (whole) to below 1")
     preset = _preset(preset)
+    cut = _frame_cut(preset, frame_cut, frame_cut_edge)
     frame_noise = DetectorFrameNoise.of(preset.refine_noise, (1.0, 1.0)) if detector_noise else None
     weights = _existing_file(weights, default_weights("lifter"), "--weights")
     model = load_lifter(weights).to(resolve_device(device or preset.lift.device))
@@ -345,18 +356,27 @@ def evaluate(
             mirror=preset.lift.mirror_average,
             placement=DETECTOR_PLACEMENT if detector_keypoints else None,
             detector_noise=frame_noise,
-            frame_cut=frame_cut,
+            frame_cut=cut,
         )
 
     result = {**measure(bodies), "source": source, "weights": str(weights), "noise_frac": noise, "stride": stride}
     result["detector_keypoints"], result["detector_noise"] = detector_keypoints, detector_noise
-    result["frame_cut"] = frame_cut
+    result["frame_cut"], result["frame_cut_edge"] = frame_cut, frame_cut_edge
     if by_group:
         result["groups"] = {
             str(group): {k: v for k, v in measure(bodies[groups == group]).items() if k != "per_joint_mm"}
             for group in sorted(set(groups))
         }
     return result
+
+
+def _frame_cut(preset: Preset, keep: float, edge: FrameEdge) -> FrameCut | None:
+    """`eval --frame-cut KEEP --frame-cut-edge EDGE`, checked: everyone cut, or None for 0."""
+    if not 0 <= keep < 1:
+        raise UsageError(f"--frame-cut {keep}: give the share of the person in view, from 0 (whole) to below 1")
+    if edge not in get_args(FrameEdge):
+        raise UsageError(f"--frame-cut-edge {edge}: give one of {', '.join(get_args(FrameEdge))}")
+    return FrameCut.of(preset.synth, 1.0).everyone(keep, edge) if keep > 0 else None
 
 
 def evaluate_tracks(
@@ -368,6 +388,8 @@ def evaluate_tracks(
     temporal_weights: PathLike | None = None,
     detector_noise: bool = False,
     detector_keypoints: bool = False,
+    frame_cut: float = 0.0,
+    frame_cut_edge: FrameEdge = "bottom",
     max_frames: int = 300,
     seed: int = 0,
     preset: str | Preset = "default",
@@ -377,8 +399,11 @@ def evaluate_tracks(
     at most `max_frames` frames), lifted as `lift` does: MPJPE, PA-MPJPE (mm) and acceleration error (mm/frame^2)
     per motion group. `detector_noise`: the 2D gets [refine_noise]'s detector-like corruption, then the shipped
     refiner, first; `detector_keypoints`: the 2D where a detector marks the body (core.keypoints.DETECTOR_PLACEMENT).
-    `device`: where the models run (default: the preset's [lift] device)."""
+    `frame_cut`, `frame_cut_edge`: every piece cut by one image edge, as `evaluate` cuts single poses (frames with
+    most of the person beyond it are missed detections). `device`: where the models run (default: the preset's
+    [lift] device)."""
     preset = _preset(preset)
+    cut = _frame_cut(preset, frame_cut, frame_cut_edge)
     where = resolve_device(device or preset.lift.device)
     single = load_lifter(_existing_file(weights, default_weights("lifter"), "--weights")).to(where)
     temporal_path = _existing_file(temporal_weights, default_weights("temporal"), "--temporal-weights")
@@ -392,11 +417,15 @@ def evaluate_tracks(
     temporal = load_temporal(temporal_path).to(where).use_base(single)
     lifters = {"single": (single, None), "temporal": (single, temporal)}
     placement = DETECTOR_PLACEMENT if detector_keypoints else None
-    scores = evaluate_tracks_of(lifters, clips, preset.synth, preset.lift, noise, seed=seed, placement=placement)
+    scores = evaluate_tracks_of(
+        lifters, clips, preset.synth, preset.lift, noise, seed=seed, placement=placement, frame_cut=cut
+    )
     return {
         "source": f"{mocap} [{split}]",
         "detector_noise": detector_noise,
         "detector_keypoints": detector_keypoints,
+        "frame_cut": frame_cut,
+        "frame_cut_edge": frame_cut_edge,
         "temporal_weights": str(temporal_path),
         **scores,
     }

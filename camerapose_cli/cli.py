@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from camerapose_cli import __version__
-from camerapose_cli.config import Backend, Executor, ModelKind, Split, Tracker, check_device
+from camerapose_cli.config import Backend, Executor, FrameEdge, ModelKind, Split, Tracker, check_device
 from camerapose_cli.errors import InputError, TrainingDiverged, UsageError
 
 app = typer.Typer(
@@ -489,9 +489,13 @@ def evaluate(
         float,
         typer.Option(
             "--frame-cut",
-            help="Every person cut by the frame's bottom edge, this share of their height in view (0: whole).",
+            help="Every person cut by an image edge (--frame-cut-edge), this share of them in view (0: whole).",
         ),
     ] = 0.0,
+    frame_cut_edge: Annotated[
+        FrameEdge,
+        typer.Option("--frame-cut-edge", help="With --frame-cut: the bottom edge, or a side one (left or right)."),
+    ] = "bottom",
     temporal_weights: Annotated[
         Path | None, typer.Option("--temporal-weights", help="With --tracks: temporal lifter checkpoint.")
     ] = None,
@@ -510,8 +514,6 @@ def evaluate(
         if tracks:
             if mocap is None:
                 raise UsageError("--tracks needs --mocap")
-            if frame_cut > 0:
-                raise UsageError("--frame-cut measures single poses; it does not go with --tracks")
             result = api.evaluate_tracks(
                 mocap=mocap,
                 split=split,
@@ -520,6 +522,8 @@ def evaluate(
                 temporal_weights=temporal_weights,
                 detector_noise=detector_noise,
                 detector_keypoints=detector_keypoints,
+                frame_cut=frame_cut,
+                frame_cut_edge=frame_cut_edge,
                 max_frames=max_frames,
                 seed=seed,
                 preset=pipeline,
@@ -542,6 +546,7 @@ def evaluate(
             detector_keypoints=detector_keypoints,
             detector_noise=detector_noise,
             frame_cut=frame_cut,
+            frame_cut_edge=frame_cut_edge,
             preset=pipeline,
             device=device,
         )
@@ -552,9 +557,17 @@ def evaluate(
     _run(call, as_json=as_json, quiet=False, interrupted="nothing was written")
 
 
+def _cut_words(result: dict) -> str:
+    if not result.get("frame_cut"):
+        return ""
+    edge = "a side edge" if result["frame_cut_edge"] == "side" else "the bottom edge"
+    return f", cut by {edge}, {result['frame_cut']:.0%} in view"
+
+
 def _print_track_table(result: dict) -> None:
     noise = "detector-like noise, refined" if result["detector_noise"] else "exact 2D"
     where = ", detector keypoints" if result.get("detector_keypoints") else ""
+    where += _cut_words(result)
     table = Table(title=escape(f"{result['source']}: tracks, {noise}{where}"))
     for column in ("group", "frames", "MPJPE single", "temporal", "PA single", "temporal", "accel single", "temporal"):
         table.add_column(column, justify="left" if column == "group" else "right")
@@ -568,8 +581,7 @@ def _print_track_table(result: dict) -> None:
 
 def _print_eval_table(result: dict, noise: float) -> None:
     where = ", detector keypoints" if result.get("detector_keypoints") else ""
-    if result.get("frame_cut"):
-        where += f", cut by the frame at {result['frame_cut']:.0%} of their height"
+    where += _cut_words(result)
     noise_model = "detector-like 2D noise, raw" if result["detector_noise"] else f"2D noise {noise:.0%} of height"
     title = f"{result['source']}: {result['poses']} poses, {noise_model}{where}"
     table = Table(title=escape(title))

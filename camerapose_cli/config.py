@@ -28,6 +28,7 @@ MocapUnit = Literal["auto", "m", "cm", "mm", "inch"]
 Split = Literal["test_seen", "test_unseen", "val", "train", "all"]  # "all": every clip, for a set held out whole
 ModelKind = Literal["lifter", "refiner", "temporal"]
 Executor = Literal["local", "ray"]  # where a stage's inputs run: this process, or a Ray cluster (stages.ray_executor)
+FrameEdge = Literal["bottom", "side"]  # the image edge that cuts a person (training.noise.FrameCut); side: either
 LifterNoiseModel = Literal["gaussian", "detector"]  # the single-frame lifter's 2D corruption ([lifter_noise] model)
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
@@ -124,6 +125,8 @@ class SynthSection(Section):
     frame_cut_prob: float = Field(ge=0, le=1)
     frame_cut_keep: Range
     frame_cut_conf_max: float = Field(ge=0, le=1)
+    frame_cut_side_share: float = Field(ge=0, le=1)
+    frame_cut_side_conf_max: float = Field(ge=0, le=1)
 
 
 class LifterNoiseSection(Section):

@@ -42,6 +42,7 @@ from camerapose_cli.core.skeleton import (
 from camerapose_cli.training.augment import augment_poses, move_joints
 from camerapose_cli.training.noise import (
     DetectorFrameNoise,
+    FrameCut,
     NoiseCalibration,
     corrupt_frames,
     corrupt_keypoints,
@@ -208,14 +209,14 @@ def make_batch(
     poses: PoseAugmentSection | None = None,
     poses_share: float = 0.0,
     placement: KeypointPlacement | None = None,
-    frame_cut: float = 0.0,
+    frame_cut: FrameCut | None = None,
 ) -> SyntheticBatch:
     """Body points in the world (N, 21, 3) → a lifter batch: optionally augmented bodies (proportions, where the
     detector's keypoints sit; with `poses`, a `poses_share` of them also in new poses; [synth] frame_cut_prob of
     them cut by the frame's edge), 2D corrupted by `noise` (the Gaussian model of a [lifter_noise] section, the
     detector model, or exact 2D with confidence 1 for None).
-    Without `augment` the keypoints sit at `placement` (None: the joints). `frame_cut` > 0: every person is cut by
-    the frame's bottom edge with this share of their 2D height in view (evaluation)."""
+    Without `augment` the keypoints sit at `placement` (None: the joints) and no one is cut but by `frame_cut`,
+    which replaces [synth]'s cut (evaluation: FrameCut.everyone)."""
     bodies = augment_bodies(world_points, cfg, gen) if augment else world_points
     if poses is not None and poses_share > 0:
         bodies = augment_poses(bodies, poses, poses_share, gen)
@@ -228,12 +229,10 @@ def make_batch(
         noisy, conf = corrupt_frames(coco_px, noise, gen)
     else:
         noisy, conf = corrupt_keypoints(coco_px, noise, gen)
-    if frame_cut > 0:
-        cut_prob, keep = 1.0, (frame_cut, frame_cut)
-    else:
-        cut_prob, keep = (cfg.frame_cut_prob if augment else 0.0), cfg.frame_cut_keep
-    if cut_prob > 0:
-        noisy, conf = cut_by_frame_edge(noisy, conf, cut_prob, keep, cfg.frame_cut_conf_max, gen)
+    if frame_cut is None and augment:
+        frame_cut = FrameCut.of(cfg, cfg.frame_cut_prob)
+    if frame_cut is not None and frame_cut.prob > 0:
+        noisy, conf = cut_by_frame_edge(noisy, conf, frame_cut, gen)
     inputs, centre, scale, rotation = lifter_inputs(noisy, conf, focal, principal)
     virtual = cam @ rotation  # camera → virtual camera (R^T p for row vectors)
     root = virtual[:, BODY_INDEX["pelvis"]]
@@ -429,9 +428,7 @@ def make_track_batch(
     noisy = fill_gaps(noisy, present)
     conf = torch.where(present[..., None], conf, torch.zeros_like(conf))
     if temporal.frame_cut_prob > 0:
-        noisy, conf = cut_by_frame_edge(
-            noisy, conf, temporal.frame_cut_prob, synth_cfg.frame_cut_keep, synth_cfg.frame_cut_conf_max, gen
-        )
+        noisy, conf = cut_by_frame_edge(noisy, conf, FrameCut.of(synth_cfg, temporal.frame_cut_prob), gen)
     inputs, centre, scale, rotation = lifter_inputs(noisy.flatten(0, 1), conf.flatten(0, 1), focal_t, principal_t)
     inputs = inputs.reshape(b, length, NUM_COCO_JOINTS, 3)
     inputs, present = _repeat_edges(inputs, present, receptive_field, temporal.edge_prob, gen)

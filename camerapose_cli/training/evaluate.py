@@ -35,7 +35,13 @@ from camerapose_cli.stages.lift import lift_tracks
 from camerapose_cli.stages.refine import refine_table
 from camerapose_cli.training.data import film_still, make_batch, to_device, window_camera
 from camerapose_cli.training.loop import evaluate_lifter
-from camerapose_cli.training.noise import DetectorFrameNoise, NoiseCalibration, corrupt_sequences
+from camerapose_cli.training.noise import (
+    DetectorFrameNoise,
+    FrameCut,
+    NoiseCalibration,
+    corrupt_sequences,
+    cut_by_frame_edge,
+)
 from camerapose_cli.training.splits import clip_content, split_clips
 
 EVAL_BATCH = 8192  # poses per forward pass
@@ -53,14 +59,14 @@ def evaluate_on_bodies(
     mirror: bool = False,
     placement: KeypointPlacement | None = None,
     detector_noise: DetectorFrameNoise | None = None,
-    frame_cut: float = 0.0,
+    frame_cut: FrameCut | None = None,
 ) -> dict[str, Any]:
     """Film bodies (N, 21, 3) with seeded virtual cameras and report the MPJPE family (mm) and per-joint errors.
     `noise_frac` > 0: Gaussian 2D noise of that sigma (fraction of the person's extent), no dropped joints.
     `detector_noise`: single frames of the detector noise model instead (noise.corrupt_frames).
     `mirror`: the lifter's output averaged with its mirrored input's, as `lift` does with [lift] mirror_average.
     `placement`: where the 2D keypoints sit on every body (core.keypoints); None: at the joints.
-    `frame_cut` > 0: every person cut by the frame's bottom edge, this share of their 2D height in view."""
+    `frame_cut`: people cut by an image edge (FrameCut.everyone); None: whole."""
     noise: LifterNoiseSection | DetectorFrameNoise | None = detector_noise
     if noise_frac > 0:
         noise = noise_cfg.with_values(noise_frac=(noise_frac, noise_frac), drop_prob=(0.0, 0.0))
@@ -202,6 +208,18 @@ class TrackNoise:
     refine_cfg: RefineSection
 
 
+LOST_WHEN_CUT = 0.5  # share of a person's keypoints beyond the frame's edge at which the detector loses them
+
+
+def cut_track(keypoints: np.ndarray, frame_cut: FrameCut, gen: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One track's keypoints (T, J, 3: x, y, confidence) cut by one image edge: (keypoints, frames still
+    detected (T,) bool)."""
+    track = torch.from_numpy(keypoints)[None]
+    xy, conf = cut_by_frame_edge(track[..., :2], track[..., 2], frame_cut, gen)
+    beyond = (xy != track[..., :2]).any(-1)[0]
+    return torch.cat([xy[0], conf[0, ..., None]], -1).numpy(), (beyond.float().mean(-1) <= LOST_WHEN_CUT).numpy()
+
+
 @torch.no_grad()
 def evaluate_tracks(
     lifters: dict[str, tuple[Lifter, TemporalLifter | None]],
@@ -212,12 +230,15 @@ def evaluate_tracks(
     *,
     seed: int,
     placement: KeypointPlacement | None = None,
+    frame_cut: FrameCut | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Film every clip piece as a video track (static camera, seeded), optionally corrupt and refine its 2D, and
     lift it as the lift stage does (stages.lift.lift_tracks) with each named (single-frame, temporal or None)
     pair. Per name: MPJPE, PA-MPJPE (mm) over the 17 joints of the frames that have a detection, the same over
     the 12 limb joints (mid-hip aligned), acceleration error (mm/frame^2) over runs of three such frames, overall
-    and per motion group. `placement`: the 2D keypoints where a detector marks them (core.keypoints)."""
+    and per motion group. `placement`: the 2D keypoints where a detector marks them (core.keypoints).
+    `frame_cut`: every piece cut by one image edge (FrameCut.everyone, placed on the piece's extent); frames
+    with more than `LOST_WHEN_CUT` of the keypoints beyond it are gaps, as the detector loses such a person."""
     gen = torch.Generator().manual_seed(seed)
     sums = {name: {} for name in lifters}
     for clip in clips:
@@ -229,6 +250,11 @@ def evaluate_tracks(
         else:
             noisy, conf, present_t = corrupt_sequences(coco[None], noise.calibration, noise.config, gen)
             keypoints, present = torch.cat([noisy[0], conf[0, ..., None]], -1).numpy(), present_t[0].numpy()
+        if frame_cut is not None:
+            keypoints, in_view = cut_track(keypoints, frame_cut, gen)
+            present = present & in_view
+            if not present.any():
+                continue  # the whole piece out of view: no track to lift
         table = clip_table(keypoints, present, size, clip.fps)
         if noise is not None and noise.refiner is not None:
             table = refine_table(table, noise.refiner, noise.refine_cfg)

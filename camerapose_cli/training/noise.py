@@ -26,7 +26,7 @@ from camerapose_cli.io.resources import shipped_dir
 from camerapose_cli.io.video import iter_frame_batches, probe
 
 if TYPE_CHECKING:  # types only: config and the detector sit above this module's users
-    from camerapose_cli.config import LifterNoiseSection, RefineNoiseSection
+    from camerapose_cli.config import FrameEdge, LifterNoiseSection, RefineNoiseSection, SynthSection
     from camerapose_cli.detect.pose2d import PoseDetector
 
 CONF_BINS = (0.0, 0.3, 0.5, 0.7, 0.85, 1.01)
@@ -146,29 +146,60 @@ def uniform(n: int, low: float, high: float, gen: torch.Generator) -> torch.Tens
     return low + (high - low) * torch.rand(n, generator=gen)
 
 
+@dataclass(frozen=True)
+class FrameCut:
+    """People whom an image edge cuts: a `prob` share of the poses or windows, a `side_share` of those by the left
+    or the right edge (either at random), the rest by the bottom one. The edge keeps `keep` (drawn per pose or
+    window) of the person's 2D extent across it in view; the keypoints beyond it sit on it with confidences under
+    `conf_max` (bottom) or `side_conf_max`. That is what YOLO11n-pose reports for a person the frame cuts, measured
+    on the courtyard clip cropped: below the bottom edge the ankles sit on the border at confidence 0.10-0.16
+    median; beyond a side edge the joints sit on it (never beyond), at 0.04-0.45 median, up to 0.8."""
+
+    prob: float
+    keep: tuple[float, float]
+    conf_max: float
+    side_share: float = 0.0
+    side_conf_max: float = 0.0
+
+    @classmethod
+    def of(cls, cfg: SynthSection, prob: float) -> FrameCut:
+        """[synth]'s cut, on a `prob` share of the poses or windows."""
+        keep, side_share = cfg.frame_cut_keep, cfg.frame_cut_side_share
+        return cls(prob, keep, cfg.frame_cut_conf_max, side_share, cfg.frame_cut_side_conf_max)
+
+    def everyone(self, keep: float, edge: FrameEdge) -> FrameCut:
+        """Every person cut by `edge`, `keep` of them in view (evaluation)."""
+        return FrameCut(1.0, (keep, keep), self.conf_max, 1.0 if edge == "side" else 0.0, self.side_conf_max)
+
+
 def cut_by_frame_edge(
-    keypoints: torch.Tensor,
-    conf: torch.Tensor,
-    prob: float,
-    keep: tuple[float, float],
-    conf_max: float,
-    gen: torch.Generator,
+    keypoints: torch.Tensor, conf: torch.Tensor, cut: FrameCut, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """People whom the image's bottom edge cuts: in a `prob` share of the 2D poses (N, J, 2) px or windows
-    (N, T, J, 2), an edge `keep` (drawn per pose or window) of the way down the person's 2D height (over the
-    window). The keypoints below it get confidences under `conf_max` and sit on the edge, where YOLO11n-pose puts
-    the joints of a person the frame cuts (measured on the courtyard clip cropped to its top 62%: ankles on the
-    border, confidence 0.10-0.16 median).
-    Returns (keypoints, confidences)."""
+    """`cut` applied to 2D poses (N, J, 2) px or windows (N, T, J, 2): one edge per pose or window, placed on its
+    extent over all of the window's frames. Returns (keypoints, confidences)."""
     n = len(keypoints)
-    cut = torch.rand(n, generator=gen) < prob
-    y = keypoints[..., 1]
-    top, bottom = y.reshape(n, -1).amin(1), y.reshape(n, -1).amax(1)
-    per_item = (n,) + (1,) * (y.dim() - 1)
-    edge = (top + uniform(n, *keep, gen) * (bottom - top)).reshape(per_item).expand_as(y)
-    below = cut.reshape(per_item) & (y > edge)
-    conf = torch.where(below, torch.minimum(conf, torch.rand(conf.shape, generator=gen) * conf_max), conf)
-    return torch.stack([keypoints[..., 0], torch.where(below, edge, y)], -1), conf
+    per_item = (n,) + (1,) * (keypoints.dim() - 2)
+    chosen = torch.rand(n, generator=gen) < cut.prob
+    keep = uniform(n, *cut.keep, gen).reshape(per_item)
+    unit_conf = torch.rand(conf.shape, generator=gen)
+    side = torch.zeros(per_item, dtype=torch.bool)
+    sign = torch.ones(per_item)
+    if cut.side_share > 0:  # drawn only then, so that bottom-only cuts keep their random stream
+        side = (torch.rand(n, generator=gen) < cut.side_share).reshape(per_item)
+        left = (torch.rand(n, generator=gen) < 0.5).reshape(per_item)
+        sign = torch.where(side & left, -1.0, 1.0)
+    # Along the axis the edge crosses, signed so that the cut part lies beyond it (a left edge: x negated).
+    along = torch.where(side, keypoints[..., 0], keypoints[..., 1]) * sign
+    near = along.reshape(n, -1).amin(1).reshape(per_item)
+    far = along.reshape(n, -1).amax(1).reshape(per_item)
+    edge = (near + keep * (far - near)).expand_as(along)
+    beyond = chosen.reshape(per_item) & (along > edge)
+    conf_max = torch.where(side, cut.side_conf_max, cut.conf_max)
+    conf = torch.where(beyond, torch.minimum(conf, unit_conf * conf_max), conf)
+    moved = torch.where(beyond, edge, along) * sign
+    x = torch.where(side, moved, keypoints[..., 0])
+    y = torch.where(side, keypoints[..., 1], moved)
+    return torch.stack([x, y], -1), conf
 
 
 def corrupt_keypoints(

@@ -194,8 +194,43 @@ def test_eval_measures_people_cut_by_the_frame():
     # The legs below the edge can only be guessed.
     assert cut["per_joint_mm"]["l_ankle"] > whole["per_joint_mm"]["l_ankle"] + 50
     assert cut["mpjpe_mm"] > whole["mpjpe_mm"]
-    refused = run_cli("eval", "--mocap", cc, "--split", "all", "--frame-cut", "0.6", "--tracks")
-    assert refused.returncode == 2 and "--frame-cut" in refused.stderr
+    side = run_cli(
+        *["eval", "--mocap", cc, "--split", "all", "--stride", "20", "--json"],
+        "--frame-cut",
+        "0.6",
+        "--frame-cut-edge",
+        "side",
+    )
+    assert side.returncode == 0, side.stderr
+    side = json.loads(side.stdout)
+    assert side["frame_cut_edge"] == "side" and side["mpjpe_mm"] > whole["mpjpe_mm"]
+    # Half of the people lose their left side, half their right: both ankles suffer, less than below a bottom edge.
+    for ankle in ("l_ankle", "r_ankle"):
+        assert whole["per_joint_mm"][ankle] + 10 < side["per_joint_mm"][ankle] < cut["per_joint_mm"][ankle]
+    wrong = run_cli("eval", "--mocap", cc, "--split", "all", "--frame-cut", "0.6", "--frame-cut-edge", "top")
+    assert wrong.returncode == 2 and "--frame-cut-edge" in wrong.stderr
+
+
+def test_eval_tracks_cuts_each_piece_by_one_edge():
+    cc = str(require_shared(CC_SET))
+    runs = {
+        edge: run_cli("eval", "--mocap", cc, "--split", "all", "--tracks", "--json", *cut)
+        for edge, cut in (
+            ("whole", ()),
+            ("bottom", ("--frame-cut", "0.6")),
+            ("side", ("--frame-cut", "0.6", "--frame-cut-edge", "side")),
+        )
+    }
+    assert all(r.returncode == 0 for r in runs.values()), [r.stderr for r in runs.values()]
+    whole, bottom, side = (json.loads(runs[k].stdout) for k in ("whole", "bottom", "side"))
+    assert bottom["frame_cut"] == 0.6 and side["frame_cut_edge"] == "side"
+    for cut in (bottom, side):
+        for lifter in ("single", "temporal"):
+            assert cut[lifter]["all"]["mpjpe_mm"] > whole[lifter]["all"]["mpjpe_mm"]
+    # Frames with most of the person beyond the edge are missed detections: a few below a bottom edge at 60% of
+    # the height (people bent over or lying), more beyond a side edge (people walking out of the picture).
+    frames = [run["single"]["all"]["frames"] for run in (side, bottom, whole)]
+    assert frames[0] < frames[1] < frames[2] and frames[1] > 0.95 * frames[2]
 
 
 def test_eval_groups_clips_without_descriptions_by_their_folder(tmp_path):

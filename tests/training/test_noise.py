@@ -14,6 +14,7 @@ from camerapose_cli.config import load_preset
 from camerapose_cli.training.data import make_batch
 from camerapose_cli.training.noise import (
     DetectorFrameNoise,
+    FrameCut,
     corrupt_frames,
     corrupt_sequences,
     cut_by_frame_edge,
@@ -110,9 +111,9 @@ def test_the_frame_edge_hides_the_keypoints_below_it():
     gen = torch.Generator().manual_seed(0)
     clean = torch.rand(4000, 17, 2, generator=gen) * torch.tensor([100.0, 400.0])  # people 400 px tall
     conf = torch.full((4000, 17), 0.9)
-    kept, kept_conf = cut_by_frame_edge(clean, conf, 0.0, (0.5, 0.5), 0.2, gen)
+    kept, kept_conf = cut_by_frame_edge(clean, conf, FrameCut(0.0, (0.5, 0.5), 0.2), gen)
     assert torch.equal(kept, clean) and torch.equal(kept_conf, conf)  # no one cut
-    cut, cut_conf = cut_by_frame_edge(clean, conf, 1.0, (0.5, 0.5), 0.2, gen)
+    cut, cut_conf = cut_by_frame_edge(clean, conf, FrameCut(1.0, (0.5, 0.5), 0.2), gen)
     top, bottom = clean[..., 1].amin(1, keepdim=True), clean[..., 1].amax(1, keepdim=True)
     below = clean[..., 1] > (top + bottom) / 2
     assert (cut_conf[below] < 0.2).all() and torch.equal(cut_conf[~below], conf[~below])
@@ -120,12 +121,37 @@ def test_the_frame_edge_hides_the_keypoints_below_it():
     edge = ((top + bottom) / 2).expand_as(below)
     assert torch.allclose(cut[..., 1][below], edge[below])  # on the frame's edge, where YOLO puts them
     windows = clean[:100].reshape(10, 10, 17, 2)  # one edge per window, over all its frames
-    cut_windows, _ = cut_by_frame_edge(windows, conf[:100].reshape(10, 10, 17), 1.0, (0.5, 0.5), 0.2, gen)
+    cut_windows, _ = cut_by_frame_edge(windows, conf[:100].reshape(10, 10, 17), FrameCut(1.0, (0.5, 0.5), 0.2), gen)
     window_edge = (windows[..., 1].amin((1, 2)) + windows[..., 1].amax((1, 2))) / 2
     assert torch.allclose(cut_windows[..., 1].amax((1, 2)), window_edge)
-    some, _ = cut_by_frame_edge(clean, conf, 0.25, (0.3, 0.9), 0.2, gen)
+    some, _ = cut_by_frame_edge(clean, conf, FrameCut(0.25, (0.3, 0.9), 0.2), gen)
     share = (some != clean).any(-1).any(-1).float().mean().item()
     assert share == pytest.approx(0.25, abs=0.03)
+
+
+def test_a_side_edge_hides_one_side_of_the_person():
+    gen = torch.Generator().manual_seed(0)
+    clean = torch.rand(4000, 17, 2, generator=gen) * torch.tensor([200.0, 400.0])
+    conf = torch.full((4000, 17), 0.9)
+    cut, cut_conf = cut_by_frame_edge(clean, conf, FrameCut(1.0, (0.3, 0.3), 0.2, 1.0, 0.6), gen)
+    assert torch.equal(cut[..., 1], clean[..., 1])  # a side edge moves nothing up or down
+    moved = cut[..., 0] != clean[..., 0]
+    left, right = clean[..., 0].amin(1, keepdim=True), clean[..., 0].amax(1, keepdim=True)
+    from_left = left + 0.3 * (right - left)  # the edge of a person whose left 30% stays in view
+    from_right = right - 0.3 * (right - left)
+    cut_right = moved.gather(1, clean[..., 0].argmax(1, keepdim=True))[:, 0]  # the rightmost keypoint moved
+    assert cut_right.float().mean().item() == pytest.approx(0.5, abs=0.03)  # either side, at random
+    edge = torch.where(cut_right[:, None], from_left, from_right).expand_as(moved)
+    beyond = torch.where(cut_right[:, None], clean[..., 0] > edge, clean[..., 0] < edge)
+    assert torch.equal(moved, beyond) and torch.allclose(cut[..., 0][moved], edge[moved])  # on the edge, not past it
+    assert (cut_conf[moved] < 0.6).all() and (cut_conf[moved] > 0.2).any()  # the side's own confidence bound
+    assert torch.equal(cut_conf[~moved], conf[~moved])
+    bottom = FrameCut(0.1, (0.3, 0.9), 0.2, 1.0, 0.6).everyone(0.5, "bottom")
+    bottom_only, _ = cut_by_frame_edge(clean, conf, bottom, gen)
+    assert torch.equal(bottom_only[..., 0], clean[..., 0])
+    mixed, _ = cut_by_frame_edge(clean, conf, FrameCut(1.0, (0.5, 0.5), 0.2, 0.33, 0.6), gen)
+    sideways = (mixed[..., 0] != clean[..., 0]).any(1).float().mean().item()
+    assert sideways == pytest.approx(0.33, abs=0.03)
 
 
 def test_training_batches_cut_the_asked_share_of_people():
@@ -133,7 +159,7 @@ def test_training_batches_cut_the_asked_share_of_people():
     synth = default.synth.with_values(frame_cut_prob=0.5)
     bodies = torch.randn(2000, 21, 3, generator=torch.Generator().manual_seed(1)) * 0.3 + torch.tensor([0.0, 1.0, 0.0])
     batch = make_batch(bodies, synth, torch.Generator().manual_seed(0), None)
-    unconfident = (batch.inputs[..., 2] < synth.frame_cut_conf_max).any(-1).float().mean().item()
+    unconfident = (batch.inputs[..., 2] < 1.0).any(-1).float().mean().item()
     assert unconfident == pytest.approx(0.5, abs=0.05)  # exact 2D otherwise: only the cut people lose confidence
     whole = make_batch(bodies, synth.with_values(frame_cut_prob=0.0), torch.Generator().manual_seed(0), None)
     assert (whole.inputs[..., 2] == 1.0).all()

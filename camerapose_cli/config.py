@@ -265,6 +265,7 @@ class TrainRefinerSection(ScheduleSection):
     w_conf: float
     channels: int = Field(ge=1)
     save_every: int = Field(ge=1)
+    frame_cut_prob: float = Field(ge=0, le=1)
 
 
 class RefineNoiseSection(Section):

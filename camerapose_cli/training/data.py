@@ -283,8 +283,10 @@ def make_sequences(
     noise_cfg: RefineNoiseSection,
     calibration: NoiseCalibration,
     gen: torch.Generator,
+    frame_cut: FrameCut | None = None,
 ) -> KeypointSequences:
-    """Windows of `length` frames, every `stride`-th mocap frame from each start index, filmed and corrupted."""
+    """Windows of `length` frames, every `stride`-th mocap frame from each start index, filmed and corrupted, and
+    with `frame_cut` some of them cut by an image edge (one per window)."""
     index = torch.as_tensor(starts)[:, None] + torch.arange(length)[None] * stride
     windows = torch.from_numpy(points)[index]
     cam, focal, principal = film_windows(windows, synth_cfg, gen)
@@ -295,6 +297,8 @@ def make_sequences(
     )
     clean = clean.reshape(len(starts), length, NUM_COCO_JOINTS, 2)
     noisy, conf, present = corrupt_sequences(clean, calibration, noise_cfg, gen)
+    if frame_cut is not None and frame_cut.prob > 0:
+        noisy, conf = cut_by_frame_edge(noisy, conf, frame_cut, gen)
     return KeypointSequences(clean, noisy, conf, present, focal, principal, cam)
 
 

@@ -75,7 +75,7 @@ from camerapose_cli.training.losses import (
     reprojection_loss,
     symmetry_prior,
 )
-from camerapose_cli.training.noise import DetectorFrameNoise, NoiseCalibration
+from camerapose_cli.training.noise import DetectorFrameNoise, FrameCut, NoiseCalibration
 from camerapose_cli.training.weak import WeakSamples
 
 HISTORY_EVERY = 50  # steps between two rows of the loss history in the report
@@ -444,10 +444,12 @@ def refiner_batch(
     rng: np.random.Generator,
     gen: torch.Generator,
 ) -> tuple[KeypointSequences, torch.Tensor, torch.Tensor]:
-    """A batch of corrupted sequences at a random frame stride, normalized per track: (sequences, noisy, clean)."""
+    """A batch of corrupted sequences at a random frame stride, some cut by an image edge ([train_refiner]
+    frame_cut_prob; the truth stays where the body is), normalized per track: (sequences, noisy, clean)."""
     stride = int(rng.choice(list(starts_by_stride)))
     starts = starts_by_stride[stride][rng.integers(0, len(starts_by_stride[stride]), cfg.batch_size)]
-    seq = make_sequences(mocap.points, starts, window, stride, synth_cfg, noise_cfg, calibration, gen)
+    cut = FrameCut.of(synth_cfg, cfg.frame_cut_prob)
+    seq = make_sequences(mocap.points, starts, window, stride, synth_cfg, noise_cfg, calibration, gen, cut)
     noisy, centre, scale = normalize_track(seq.noisy, seq.conf, seq.present)
     clean = (seq.clean - centre[:, None, None]) / scale[:, None, None, None]
     return seq, noisy, clean

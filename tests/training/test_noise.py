@@ -6,12 +6,13 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from scipy.signal import savgol_filter
 
 from camerapose_cli.config import load_preset
-from camerapose_cli.training.data import make_batch
+from camerapose_cli.training.data import make_batch, make_sequences
 from camerapose_cli.training.noise import (
     DetectorFrameNoise,
     FrameCut,
@@ -163,3 +164,21 @@ def test_training_batches_cut_the_asked_share_of_people():
     assert unconfident == pytest.approx(0.5, abs=0.05)  # exact 2D otherwise: only the cut people lose confidence
     whole = make_batch(bodies, synth.with_values(frame_cut_prob=0.0), torch.Generator().manual_seed(0), None)
     assert (whole.inputs[..., 2] == 1.0).all()
+
+
+def test_refiner_sequences_can_be_cut_and_keep_the_truth_beyond_the_edge():
+    default = load_preset("default")
+    calibration = load_calibration(default.refine_noise)
+    points = (
+        torch.randn(400, 21, 3, generator=torch.Generator().manual_seed(1)) * 0.3 + torch.tensor([0, 1, 0])
+    ).numpy()
+    starts = np.arange(0, 300, 10)
+
+    def sequences(prob: float):
+        cut = FrameCut.of(default.synth, prob)
+        gen = torch.Generator().manual_seed(0)
+        return make_sequences(points, starts, 32, 1, default.synth, default.refine_noise, calibration, gen, cut)
+
+    plain, cut = sequences(0.0), sequences(1.0)
+    assert torch.equal(plain.clean, cut.clean)  # the target stays where the body is
+    assert (cut.noisy != plain.noisy).any() and (cut.conf <= plain.conf).all()

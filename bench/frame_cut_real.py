@@ -92,15 +92,16 @@ def change_mm(whole: np.ndarray, cut: np.ndarray, joints: list[int], origin: int
     return float(np.linalg.norm(rel(whole) - rel(cut), axis=-1).mean() * 1000)
 
 
-def side_change_mm(whole: np.ndarray, cut: np.ndarray, x: np.ndarray, edge: int) -> tuple[float, float]:
-    """Mean change of the limb joints (relative to the pelvis) whose keypoints `x` (frames, 17) stay left of the
-    edge, and of those beyond it."""
+def side_change_mm(whole: np.ndarray, cut: np.ndarray, x: np.ndarray, edge: int) -> tuple[float, float, float]:
+    """The share of the limb keypoints `x` (frames, 17) beyond the edge, and the mean change of the limb joints
+    (relative to the pelvis) whose keypoints stay left of it, and of those beyond it."""
     pelvis = JOINT["pelvis"]
     change = np.linalg.norm(
         (whole[:, LIMB_JOINTS] - whole[:, [pelvis]]) - (cut[:, LIMB_JOINTS] - cut[:, [pelvis]]), axis=-1
     )
     hidden = x[:, COCO_OF_LIMB] > edge
-    return float(change[~hidden].mean() * 1000), float(change[hidden].mean() * 1000) if hidden.any() else float("nan")
+    lost = float(change[hidden].mean() * 1000) if hidden.any() else float("nan")
+    return float(hidden.mean()), float(change[~hidden].mean() * 1000), lost
 
 
 def main() -> None:
@@ -161,10 +162,8 @@ def main() -> None:
                     a, b = joints3d(whole.loc[frames]), joints3d(cut.loc[frames])
                     head = f"{weights} {'temporal' if temporal else 'single'} {name}: {len(frames)} frames"
                     if args.edge == "side":
-                        x = np.stack(seen.kp_x.to_numpy())
-                        kept, lost = side_change_mm(a, b, x, edge)
-                        print(f"{head}, {np.mean(x[:, COCO_OF_LIMB] > edge):.0%} of the limb keypoints hidden: "
-                              f"{kept:.1f} / {lost:.1f}")  # fmt: skip
+                        share, kept, lost = side_change_mm(a, b, np.stack(seen.kp_x.to_numpy()), edge)
+                        print(f"{head}, {share:.0%} of the limb keypoints hidden: {kept:.1f} / {lost:.1f}")
                         continue
                     print(
                         f"{head}, {hidden:.0%} of the knees and ankles hidden, upper body's 2D moved {moved_2d:.0f} px: "

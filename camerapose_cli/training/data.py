@@ -231,7 +231,7 @@ def make_batch(
         noisy, conf = corrupt_keypoints(coco_px, noise, gen)
     if frame_cut is None and augment:
         frame_cut = FrameCut.of(cfg, cfg.frame_cut_prob)
-    if frame_cut is not None and frame_cut.prob > 0:
+    if frame_cut is not None:
         noisy, conf = cut_by_frame_edge(noisy, conf, frame_cut, gen)
     inputs, centre, scale, rotation = lifter_inputs(noisy, conf, focal, principal)
     virtual = cam @ rotation  # camera → virtual camera (R^T p for row vectors)
@@ -297,7 +297,7 @@ def make_sequences(
     )
     clean = clean.reshape(len(starts), length, NUM_COCO_JOINTS, 2)
     noisy, conf, present = corrupt_sequences(clean, calibration, noise_cfg, gen)
-    if frame_cut is not None and frame_cut.prob > 0:
+    if frame_cut is not None:
         noisy, conf = cut_by_frame_edge(noisy, conf, frame_cut, gen)
     return KeypointSequences(clean, noisy, conf, present, focal, principal, cam)
 
@@ -431,8 +431,7 @@ def make_track_batch(
     present = present | ~noisy_window[:, None]
     noisy = fill_gaps(noisy, present)
     conf = torch.where(present[..., None], conf, torch.zeros_like(conf))
-    if temporal.frame_cut_prob > 0:
-        noisy, conf = cut_by_frame_edge(noisy, conf, FrameCut.of(synth_cfg, temporal.frame_cut_prob), gen)
+    noisy, conf = cut_by_frame_edge(noisy, conf, FrameCut.of(synth_cfg, temporal.frame_cut_prob), gen)
     inputs, centre, scale, rotation = lifter_inputs(noisy.flatten(0, 1), conf.flatten(0, 1), focal_t, principal_t)
     inputs = inputs.reshape(b, length, NUM_COCO_JOINTS, 3)
     inputs, present = _repeat_edges(inputs, present, receptive_field, temporal.edge_prob, gen)

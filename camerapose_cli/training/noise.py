@@ -176,7 +176,10 @@ def cut_by_frame_edge(
     keypoints: torch.Tensor, conf: torch.Tensor, cut: FrameCut, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`cut` applied to 2D poses (N, J, 2) px or windows (N, T, J, 2): one edge per pose or window, placed on its
-    extent over all of the window's frames. Returns (keypoints, confidences)."""
+    extent over all of the window's frames. Returns (keypoints, confidences); with `cut.prob` 0 the inputs, and
+    nothing drawn from `gen`."""
+    if cut.prob == 0:
+        return keypoints, conf
     n = len(keypoints)
     per_item = (n,) + (1,) * (keypoints.dim() - 2)
     chosen = torch.rand(n, generator=gen) < cut.prob

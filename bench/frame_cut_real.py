@@ -1,6 +1,7 @@
 """People cut by the frame on real video: how much the 3D of what stays in view changes when the legs leave it.
 
     python bench/frame_cut_real.py [--single weights/lifter.pt ...] [--cut 0.5 0.8] [--temporal] [--edge side]
+                                   [--crop] [--pipeline default other.toml ...]
 
 Real video with a person cut by the frame, with the uncut truth beside it, from the shared courtyard and treadmill
 clips: a copy of each has everything below a horizontal edge painted black (ffmpeg drawbox; the frame keeps its
@@ -17,11 +18,16 @@ With `--edge side` the frame's right part is painted instead, from `--cut` of th
 (medians of their keypoints' leftmost and rightmost x); the two figures are then the mean change of the limb
 joints whose keypoints stay in view and of those the edge hides (each frame's own, from the whole clip's 2D),
 relative to the pelvis.
+With `--crop` the copy ends at the edge instead (ffmpeg crop, the origin kept): the person is cut by the frame's
+own border, where the detector puts what lies beyond it (and `lift`'s assumed principal point, the image centre,
+moves with the crop, so the figures differ from the painted ones by a turn of the whole body). `--pipeline`: the
+lift of each preset (e.g. with another `[refine] border_margin`), side by side.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import subprocess
 import tempfile
 from pathlib import Path
@@ -55,6 +61,13 @@ def paint_beyond(src: Path, dst: Path, edge_px: int, edge: str) -> None:
     else:
         box = f"drawbox=x={edge_px}:y=0:w=iw-{edge_px}:h=ih:color=black:t=fill"
     ffmpeg = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(src), "-vf", box]
+    subprocess.run([*ffmpeg, "-c:v", "libx264", "-crf", "18", str(dst)], check=True)
+
+
+def crop_at(src: Path, dst: Path, edge_px: int, edge: str) -> None:
+    """A copy of `src` that ends at row `edge_px` (edge "bottom") or column `edge_px` (its right part removed)."""
+    crop = f"crop=iw:{edge_px}:0:0" if edge == "bottom" else f"crop={edge_px}:ih:0:0"
+    ffmpeg = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(src), "-vf", crop]
     subprocess.run([*ffmpeg, "-c:v", "libx264", "-crf", "18", str(dst)], check=True)
 
 
@@ -110,6 +123,8 @@ def main() -> None:
     parser.add_argument("--cut", type=float, nargs="*", default=[0.5, 0.8], help="edge from hips (0) to ankles (1)")
     parser.add_argument("--edge", choices=("bottom", "side"), default="bottom", help="side: the right part painted")
     parser.add_argument("--temporal", action="store_true", help="also the shipped temporal lifter on top")
+    parser.add_argument("--crop", action="store_true", help="end the frame at the edge instead of painting beyond it")
+    parser.add_argument("--pipeline", nargs="*", default=["default"], help="presets to lift with, side by side")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         whole_videos, cut_videos = Path(tmp) / "whole", Path(tmp) / "cut"
@@ -130,7 +145,7 @@ def main() -> None:
             for cut in args.cut:
                 name = f"{clip.stem}_cut{round(cut * 100)}.mp4"
                 edges[name] = (clip.name, int(start + cut * (end - start)))
-                paint_beyond(clip, cut_videos / name, edges[name][1], args.edge)
+                (crop_at if args.crop else paint_beyond)(clip, cut_videos / name, edges[name][1], args.edge)
         camerapose_cli.extract(cut_videos, cut_run)
         cut2d = camerapose_cli.read_keypoints2d(cut_run)
         cut_tracks = {
@@ -140,35 +155,34 @@ def main() -> None:
         modes = [False, True] if args.temporal else [False]
         measured = "upper body / knees and ankles" if args.edge == "bottom" else "limb joints in view / hidden"
         print(f"change of the 3D when the frame cuts the person (mm): {measured}")
-        for weights in args.single:
-            for temporal in modes:
-                lifted = {}
-                for label, run in (("whole", whole_run), ("cut", cut_run)):
-                    out = Path(tmp) / f"{label}-{weights.parent.name}-{temporal}"
-                    camerapose_cli.lift(run, out, weights=weights, temporal=temporal)
-                    lifted[label] = camerapose_cli.read_keypoints3d(out)
-                for name, (source, edge) in edges.items():
-                    whole = track_rows(lifted["whole"], source, subjects[source])
-                    cut = track_rows(lifted["cut"], name, cut_tracks[name])
-                    frames = whole.index.intersection(cut.index)
-                    seen = track_rows(whole2d, source, subjects[source]).loc[frames]
-                    y = np.stack(seen.kp_y.to_numpy())[:, COCO_LEGS]
-                    confident = np.stack(seen.kp_conf.to_numpy())[:, COCO_LEGS] > CONFIDENT
-                    hidden = float(((y > edge) & confident).sum() / max(confident.sum(), 1))
-                    seen_cut = track_rows(cut2d, name, cut_tracks[name]).loc[frames]
-                    moved_2d = np.median(np.hypot(*(np.stack(seen_cut[c].to_numpy())[:, COCO_UPPER]
-                                                   - np.stack(seen[c].to_numpy())[:, COCO_UPPER]
-                                                   for c in ("kp_x", "kp_y"))))  # fmt: skip
-                    a, b = joints3d(whole.loc[frames]), joints3d(cut.loc[frames])
-                    head = f"{weights} {'temporal' if temporal else 'single'} {name}: {len(frames)} frames"
-                    if args.edge == "side":
-                        share, kept, lost = side_change_mm(a, b, np.stack(seen.kp_x.to_numpy()), edge)
-                        print(f"{head}, {share:.0%} of the limb keypoints hidden: {kept:.1f} / {lost:.1f}")
-                        continue
-                    print(
-                        f"{head}, {hidden:.0%} of the knees and ankles hidden, upper body's 2D moved {moved_2d:.0f} px: "
-                        f"{change_mm(a, b, UPPER, JOINT['thorax']):.1f} / {change_mm(a, b, LEGS, JOINT['pelvis']):.1f}"
-                    )
+        for weights, temporal, preset in itertools.product(args.single, modes, args.pipeline):
+            lifted = {}
+            for label, run in (("whole", whole_run), ("cut", cut_run)):
+                out = Path(tmp) / f"{label}-{weights.parent.name}-{temporal}-{Path(preset).stem}"
+                camerapose_cli.lift(run, out, weights=weights, temporal=temporal, preset=preset)
+                lifted[label] = camerapose_cli.read_keypoints3d(out)
+            for name, (source, edge) in edges.items():
+                whole = track_rows(lifted["whole"], source, subjects[source])
+                cut = track_rows(lifted["cut"], name, cut_tracks[name])
+                frames = whole.index.intersection(cut.index)
+                seen = track_rows(whole2d, source, subjects[source]).loc[frames]
+                y = np.stack(seen.kp_y.to_numpy())[:, COCO_LEGS]
+                confident = np.stack(seen.kp_conf.to_numpy())[:, COCO_LEGS] > CONFIDENT
+                hidden = float(((y > edge) & confident).sum() / max(confident.sum(), 1))
+                seen_cut = track_rows(cut2d, name, cut_tracks[name]).loc[frames]
+                moved_2d = np.median(np.hypot(*(np.stack(seen_cut[c].to_numpy())[:, COCO_UPPER]
+                                               - np.stack(seen[c].to_numpy())[:, COCO_UPPER]
+                                               for c in ("kp_x", "kp_y"))))  # fmt: skip
+                a, b = joints3d(whole.loc[frames]), joints3d(cut.loc[frames])
+                head = f"{weights} {'temporal' if temporal else 'single'} {preset} {name}: {len(frames)} frames"
+                if args.edge == "side":
+                    share, kept, lost = side_change_mm(a, b, np.stack(seen.kp_x.to_numpy()), edge)
+                    print(f"{head}, {share:.0%} of the limb keypoints hidden: {kept:.1f} / {lost:.1f}")
+                    continue
+                print(
+                    f"{head}, {hidden:.0%} of the knees and ankles hidden, upper body's 2D moved {moved_2d:.0f} px: "
+                    f"{change_mm(a, b, UPPER, JOINT['thorax']):.1f} / {change_mm(a, b, LEGS, JOINT['pelvis']):.1f}"
+                )
 
 
 if __name__ == "__main__":

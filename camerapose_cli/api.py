@@ -49,7 +49,7 @@ from camerapose_cli.stages.base import Job, RunSummary, StageSpec, keypoints2d_j
 from camerapose_cli.stages.export import ExportStage, keypoints3d_jobs
 from camerapose_cli.stages.extract import ExtractStage, empty_keypoint_table, extract_jobs, frame_rows
 from camerapose_cli.stages.lift import LiftResult, LiftStage, lift_keypoints
-from camerapose_cli.stages.refine import RefineStage, refine_track
+from camerapose_cli.stages.refine import RefineStage, keep_border_detections, refine_track
 from camerapose_cli.training.evaluate import TrackNoise, evaluate_on_bodies, mocap_eval_bodies, mocap_eval_clips
 from camerapose_cli.training.evaluate import evaluate_tracks as evaluate_tracks_of
 from camerapose_cli.training.noise import DetectorFrameNoise, FrameCut, load_calibration
@@ -482,14 +482,23 @@ def refine_keypoints(
     keypoints: np.ndarray,
     frames: np.ndarray | None = None,
     *,
+    width: int | None = None,
+    height: int | None = None,
     weights: PathLike | None = None,
     preset: str | Preset = "default",
 ) -> np.ndarray:
     """Refine one track's COCO-17 keypoints (N, 17, 3: x, y px, confidence) at `frames` (N,) sorted frame numbers
-    (default 0..N-1, no gaps). Returns the refined (N, 17, 3)."""
+    (default 0..N-1, no gaps). With the image's `width` and `height`, keypoints on its border keep the detection,
+    as `refine` keeps them ([refine] border_margin). Returns the refined (N, 17, 3)."""
+    config = _preset(preset).refine
     model = load_refiner(_existing_file(weights, default_weights("refiner"), "--weights"))
     frames = np.arange(len(keypoints)) if frames is None else np.asarray(frames)
-    return refine_track(model, frames, np.asarray(keypoints, np.float32), _preset(preset).refine.window)
+    detected = np.asarray(keypoints, np.float32)
+    refined = refine_track(model, frames, detected, config.window)
+    if width is None or height is None:
+        return refined
+    size = np.full(len(detected), width), np.full(len(detected), height)
+    return keep_border_detections(refined, detected, *size, config.border_margin)
 
 
 def lift_arrays(

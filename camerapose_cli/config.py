@@ -254,6 +254,7 @@ class RefineSection(DeviceChoice):
     NOT_IN_FINGERPRINT: ClassVar[frozenset[str]] = frozenset({"device"})
     window: int = Field(ge=2)
     min_track_frames: int = Field(ge=1)
+    border_margin: float = Field(ge=0, lt=0.5)
 
 
 class TrainRefinerSection(ScheduleSection):

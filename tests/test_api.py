@@ -43,6 +43,11 @@ def test_in_memory_stages_on_one_clip():
     rows = np.flatnonzero(table.track_id == track)
     refined = cp.refine_keypoints(table.keypoints[rows], table.frame[rows])
     assert refined.shape == (len(rows), 17, 3)
+    cut = table.keypoints[rows].copy()
+    cut[:, 15:, 1], cut[:, 15:, 2] = info.height - 1, 0.1  # the ankles on the bottom border, as a cut person's
+    kept = cp.refine_keypoints(cut, table.frame[rows], width=info.width, height=info.height)
+    np.testing.assert_array_equal(kept[:, 15:], cut[:, 15:])
+    assert not np.array_equal(cp.refine_keypoints(cut, table.frame[rows])[:, 15:], cut[:, 15:])
     lifted = cp.lift_arrays(refined, info.width, info.height)
     assert lifted.pose.shape == (len(rows), 17, 3) and np.isfinite(lifted.root_cam).all()
     assert (lifted.root_cam[:, 2] > 0).all()  # in front of the camera

@@ -29,6 +29,14 @@ def project_to_image(points: torch.Tensor, focal: torch.Tensor, center: torch.Te
     return points[..., :2] / z * focal[..., None, None] + center[..., None, :]
 
 
+def on_image_border(keypoints: np.ndarray, width: np.ndarray, height: np.ndarray, margin: float) -> np.ndarray:
+    """Which keypoints (N, J, 2) px lie within `margin` (a fraction of the shorter image side) of their image's
+    border, on either side of it, the image of each row being `width` x `height` (N,) px: (N, J) bool."""
+    size = np.stack([width, height], -1).astype(np.float64)[:, None, :]
+    reach = margin * size.min(-1, keepdims=True)
+    return ((np.abs(keypoints) <= reach) | (np.abs(keypoints - size) <= reach)).any(-1)
+
+
 def unproject_from_image(
     uv: torch.Tensor, depth: torch.Tensor, focal: torch.Tensor, center: torch.Tensor
 ) -> torch.Tensor:

@@ -17,7 +17,7 @@ import torch
 
 from camerapose_cli.config import RefineSection
 from camerapose_cli.core.device import module_device, resolve_device
-from camerapose_cli.core.geometry import normalize_track
+from camerapose_cli.core.geometry import normalize_track, on_image_border
 from camerapose_cli.io.resources import file_sha256
 from camerapose_cli.io.schema import KeypointTable, read_keypoints2d, write_parquet
 from camerapose_cli.models.checkpoints import load_refiner
@@ -93,7 +93,8 @@ def refine_track(model: Refiner, frames: np.ndarray, keypoints: np.ndarray, wind
 
 
 def refine_table(table: KeypointTable, model: Refiner, config: RefineSection) -> KeypointTable:
-    """A copy of `table` with every track of at least `min_track_frames` rows refined."""
+    """A copy of `table` with every track of at least `min_track_frames` rows refined. Keypoints on the image's
+    border (`border_margin`; 0: none) keep the detection: there a detector puts what the frame cuts off a person."""
     keypoints = table.keypoints.copy()
     for track in np.unique(table.track_id):
         rows = np.flatnonzero(table.track_id == track)
@@ -101,7 +102,19 @@ def refine_table(table: KeypointTable, model: Refiner, config: RefineSection) ->
         if len(rows) < config.min_track_frames:
             continue
         keypoints[rows] = refine_track(model, table.frame[rows], table.keypoints[rows], config.window)
+    keypoints = keep_border_detections(keypoints, table.keypoints, table.width, table.height, config.border_margin)
     return replace(table, keypoints=keypoints)
+
+
+def keep_border_detections(
+    refined: np.ndarray, detected: np.ndarray, width: np.ndarray, height: np.ndarray, margin: float
+) -> np.ndarray:
+    """`refined` (N, 17, 3) with the `detected` keypoints that lie within `margin` of their image's border (width,
+    height (N,) px; core.geometry.on_image_border) put back; margin 0: `refined` as it is."""
+    if margin <= 0:
+        return refined
+    border = on_image_border(detected[..., :2], width, height, margin)
+    return np.where(border[..., None], detected, refined).astype(refined.dtype)
 
 
 class RefineStage(Stage):

@@ -211,13 +211,25 @@ class TrackNoise:
 LOST_WHEN_CUT = 0.5  # share of a person's keypoints beyond the frame's edge at which the detector loses them
 
 
-def cut_track(keypoints: np.ndarray, frame_cut: FrameCut, gen: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """One track's keypoints (T, J, 3: x, y, confidence) cut by one image edge: (keypoints, frames still
-    detected (T,) bool)."""
+def cut_track(
+    keypoints: np.ndarray, size: torch.Tensor, frame_cut: FrameCut, gen: torch.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One track's keypoints (T, J, 3: x, y, confidence) in an image of `size` (W, H) px, cut by one image edge,
+    and the image cropped at that edge, so that what lies beyond it sits on the crop's border as a detector reports
+    it: (keypoints in the crop's pixels, frames still detected (T,) bool, the crop (x0, y0, x1, y1) in the image's
+    pixels)."""
     track = torch.from_numpy(keypoints)[None]
     xy, conf = cut_by_frame_edge(track[..., :2], track[..., 2], frame_cut, gen)
-    beyond = (xy != track[..., :2]).any(-1)[0]
-    return torch.cat([xy[0], conf[0, ..., None]], -1).numpy(), (beyond.float().mean(-1) <= LOST_WHEN_CUT).numpy()
+    xy, moved = xy[0].numpy(), (xy != track[..., :2])[0].numpy()  # moved: (T, J, 2) per coordinate
+    crop = np.array([0.0, 0.0, float(size[0]), float(size[1])])
+    if moved[..., 1].any():  # the bottom edge: every keypoint beyond it sits on one row
+        crop[3] = xy[..., 1][moved[..., 1]].max()
+    elif moved[..., 0].any():  # a side edge: keypoints moved right sat beyond a left edge
+        column = xy[..., 0][moved[..., 0]]
+        left = (column > keypoints[..., 0][moved[..., 0]]).any()
+        crop[0 if left else 2] = column.min() if left else column.max()
+    cropped = np.concatenate([xy - crop[:2], conf[0, ..., None].numpy()], -1)
+    return cropped, moved.any(-1).mean(-1) <= LOST_WHEN_CUT, crop
 
 
 @torch.no_grad()
@@ -237,8 +249,9 @@ def evaluate_tracks(
     pair. Per name: MPJPE, PA-MPJPE (mm) over the 17 joints of the frames that have a detection, the same over
     the 12 limb joints (mid-hip aligned), acceleration error (mm/frame^2) over runs of three such frames, overall
     and per motion group. `placement`: the 2D keypoints where a detector marks them (core.keypoints).
-    `frame_cut`: every piece cut by one image edge (FrameCut.everyone, placed on the piece's extent); frames
-    with more than `LOST_WHEN_CUT` of the keypoints beyond it are gaps, as the detector loses such a person."""
+    `frame_cut`: every piece cut by one image edge (FrameCut.everyone, placed on the piece's extent), its image
+    cropped there (cut_track); frames with more than `LOST_WHEN_CUT` of the keypoints beyond it are gaps, as the
+    detector loses such a person."""
     gen = torch.Generator().manual_seed(seed)
     sums = {name: {} for name in lifters}
     for clip in clips:
@@ -251,10 +264,12 @@ def evaluate_tracks(
             noisy, conf, present_t = corrupt_sequences(coco[None], noise.calibration, noise.config, gen)
             keypoints, present = torch.cat([noisy[0], conf[0, ..., None]], -1).numpy(), present_t[0].numpy()
         if frame_cut is not None:
-            keypoints, in_view = cut_track(keypoints, frame_cut, gen)
+            keypoints, in_view, crop = cut_track(keypoints, size, frame_cut, gen)
             present = present & in_view
             if not present.any():
                 continue  # the whole piece out of view: no track to lift
+            principal = principal - torch.from_numpy(crop[:2]).float()
+            size = torch.from_numpy(np.ceil(crop[2:] - crop[:2]))
         table = clip_table(keypoints, present, size, clip.fps)
         if noise is not None and noise.refiner is not None:
             table = refine_table(table, noise.refiner, noise.refine_cfg)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from scipy.spatial.transform import Rotation
@@ -11,6 +12,7 @@ from scipy.spatial.transform import Rotation
 from camerapose_cli.core.geometry import (
     look_at,
     normalize_keypoints,
+    on_image_border,
     procrustes_align,
     project_normalized,
     project_to_image,
@@ -101,6 +103,15 @@ def test_normalize_uses_the_confident_keypoints():
     torch.testing.assert_close(centre, torch.tensor([[50.0, 25.0]]))
     torch.testing.assert_close(scale, torch.tensor([50.0]))
     torch.testing.assert_close(normalized[0, :2], torch.tensor([[-1.0, -0.5], [1.0, 0.5]]))
+
+
+def test_the_image_border_is_a_band_on_both_sides_of_each_edge():
+    # 1% of a 1920 x 1080 image's shorter side: 10.8 px
+    points = np.array([[[960, 540], [0, 500], [1925, 500], [960, 1070], [960, 1068], [960, -11], [960, 1200]]], float)
+    got = on_image_border(points, np.array([1920]), np.array([1080]), 0.01)
+    assert got.tolist() == [[False, True, True, True, False, False, False]]
+    portrait = on_image_border(points[:, :3], np.array([1080]), np.array([1920]), 0.01)
+    assert portrait.tolist() == [[False, True, False]]
 
 
 def test_look_at_puts_the_target_on_the_optical_axis():

@@ -10,12 +10,13 @@ import torch
 from conftest import run_cli
 
 from camerapose_cli.config import load_preset
-from camerapose_cli.io.schema import read_keypoints2d, read_metadata
+from camerapose_cli.io.schema import KeypointTable, read_keypoints2d, read_metadata
 from camerapose_cli.models.checkpoints import default_weights, load_refiner
-from camerapose_cli.stages.refine import refine_track, window_starts
+from camerapose_cli.stages.refine import refine_table, refine_track, window_starts
 from camerapose_cli.training.losses import confidence_guided_loss, detection_trust
 
-WINDOW = load_preset("default").refine.window
+REFINE = load_preset("default").refine
+WINDOW = REFINE.window
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +97,39 @@ def test_a_high_confidence_joint_is_not_dragged_away(refiner):
     out = refine_track(refiner, np.arange(31), track, WINDOW)
     stay = np.linalg.norm(out[20:, 10, :2] - track[20:, 10, :2], axis=-1)
     assert np.median(stay) < 8.0
+
+
+def one_track_table(keypoints: np.ndarray, width: int, height: int) -> KeypointTable:
+    n = len(keypoints)
+    return KeypointTable(
+        video=np.full(n, "cut.mp4", dtype=object),
+        frame=np.arange(n, dtype=np.int64),
+        time_s=np.arange(n) / 30.0,
+        track_id=np.ones(n, np.int64),
+        bbox=np.zeros((n, 4), np.float32),
+        score=np.ones(n, np.float32),
+        keypoints=keypoints.astype(np.float32),
+        width=np.full(n, width, np.int32),
+        height=np.full(n, height, np.int32),
+        metadata={"fps": "30"},
+    )
+
+
+def test_keypoints_on_the_image_border_keep_the_detection(refiner):
+    # The standing person in a frame cropped at y = 620: the knees and ankles sit on its bottom border, unconfident,
+    # as YOLO11n-pose reports a person whom the frame cuts; everything above jitters.
+    rng = np.random.default_rng(0)
+    track = standing_track(40)
+    track[..., :2] += rng.normal(0, 3, track[..., :2].shape)
+    legs = [13, 14, 15, 16]
+    track[:, legs, 1] = 620 - rng.uniform(0, 4, (40, 4))
+    track[:, legs, 2] = rng.uniform(0.02, 0.2, (40, 4))
+    refined = refine_table(one_track_table(track, 1920, 620), refiner, REFINE).keypoints
+    np.testing.assert_array_equal(refined[:, legs], track[:, legs].astype(np.float32))
+    assert np.abs(refined[:, :13, :2] - track[:, :13, :2]).max() > 0.5  # the rest is refined
+    plain = refine_table(one_track_table(track, 1920, 620), refiner, REFINE.with_values(border_margin=0.0))
+    assert np.abs(plain.keypoints[:, legs, :2] - track[:, legs, :2]).max() > 5.0  # else they move
+    np.testing.assert_array_equal(plain.keypoints[:, :13], refined[:, :13])
 
 
 def test_the_confidence_guided_loss_interpolates_by_trust():

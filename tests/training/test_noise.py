@@ -12,7 +12,9 @@ import torch
 from scipy.signal import savgol_filter
 
 from camerapose_cli.config import load_preset
+from camerapose_cli.core.geometry import on_image_border
 from camerapose_cli.training.data import make_batch, make_sequences
+from camerapose_cli.training.evaluate import LOST_WHEN_CUT, cut_track
 from camerapose_cli.training.noise import (
     DetectorFrameNoise,
     FrameCut,
@@ -153,6 +155,27 @@ def test_a_side_edge_hides_one_side_of_the_person():
     mixed, _ = cut_by_frame_edge(clean, conf, FrameCut(1.0, (0.5, 0.5), 0.2, 0.33, 0.6), gen)
     sideways = (mixed[..., 0] != clean[..., 0]).any(1).float().mean().item()
     assert sideways == pytest.approx(0.33, abs=0.03)
+
+
+def test_an_evaluated_track_is_cropped_where_the_edge_cuts_it():
+    # A person walking across a 1920 x 1080 frame: each edge's crop puts what lies beyond it on the crop's border.
+    gen = torch.Generator().manual_seed(0)
+    frames = torch.rand(30, 17, 2, generator=gen) * torch.tensor([200.0, 400.0]) + torch.tensor([600.0, 300.0])
+    frames[..., 0] += torch.arange(30.0)[:, None] * 10
+    track = torch.cat([frames, torch.full((30, 17, 1), 0.9)], -1).numpy()
+    size = torch.tensor([1920.0, 1080.0])
+    cut = FrameCut.of(load_preset("default").synth, 1.0)
+    sides = set()
+    for edge in ("bottom", "side", "side", "side", "side"):
+        cropped, detected, crop = cut_track(track, size, cut.everyone(0.6, edge), gen)
+        inside = (cropped[..., 2] == track[..., 2]) & (cropped[..., :2] == track[..., :2] - crop[:2]).all(-1)
+        beyond = ~inside
+        assert beyond.any() and inside.any()
+        border = on_image_border(cropped[..., :2], *np.repeat((crop[2:] - crop[:2])[:, None], 30, 1), 1e-6)
+        assert border[beyond].all() and not border[inside].any()
+        assert np.array_equal(detected, beyond.mean(-1) <= LOST_WHEN_CUT)  # else the detector loses the person
+        sides.add("bottom" if crop[3] < 1080 else "left" if crop[0] > 0 else "right")
+    assert sides == {"bottom", "left", "right"}
 
 
 def test_training_batches_cut_the_asked_share_of_people():

@@ -386,34 +386,38 @@ def evaluate_tracks(
     joint_map: PathLike | None = None,
     weights: PathLike | None = None,
     temporal_weights: PathLike | None = None,
+    refiner: PathLike | None = None,
     detector_noise: bool = False,
     detector_keypoints: bool = False,
     frame_cut: float = 0.0,
     frame_cut_edge: FrameEdge = "bottom",
     max_frames: int = 300,
+    fps: float | None = None,
     seed: int = 0,
     preset: str | Preset = "default",
     device: str | None = None,
 ) -> dict:
     """Single-frame against temporal lifting of mocap filmed as video tracks (a static virtual camera per piece of
     at most `max_frames` frames), lifted as `lift` does: MPJPE, PA-MPJPE (mm) and acceleration error (mm/frame^2)
-    per motion group. `detector_noise`: the 2D gets [refine_noise]'s detector-like corruption, then the shipped
-    refiner, first; `detector_keypoints`: the 2D where a detector marks the body (core.keypoints.DETECTOR_PLACEMENT).
+    per motion group. `detector_noise`: the 2D gets [refine_noise]'s detector-like corruption, then the refiner
+    (`refiner`, default the shipped one), first; `detector_keypoints`: the 2D where a detector marks the body
+    (core.keypoints.DETECTOR_PLACEMENT).
     `frame_cut`, `frame_cut_edge`: every piece cut by one image edge, as `evaluate` cuts single poses (frames with
-    most of the person beyond it are missed detections). `device`: where the models run (default: the preset's
-    [lift] device)."""
+    most of the person beyond it are missed detections). `fps`: every clip filmed at about that frame rate (every
+    k-th mocap frame; `clip_fps` in the result: the rates used). `device`: where the models run (default: the
+    preset's [lift] device)."""
     preset = _preset(preset)
     cut = _frame_cut(preset, frame_cut, frame_cut_edge)
     where = resolve_device(device or preset.lift.device)
     single = load_lifter(_existing_file(weights, default_weights("lifter"), "--weights")).to(where)
     temporal_path = _existing_file(temporal_weights, default_weights("temporal"), "--temporal-weights")
     joints = read_joint_map(Path(joint_map)) if joint_map is not None else None
-    clips = mocap_eval_clips(Path(mocap), split, preset.mocap, max_frames, joint_names=joints)
-    noise = None
+    clips = mocap_eval_clips(Path(mocap), split, preset.mocap, max_frames, joint_names=joints, fps=fps)
+    noise, refiner_path = None, None
     if detector_noise:
         calibration = load_calibration(preset.refine_noise)
-        refiner = load_refiner(default_weights("refiner")).to(where)
-        noise = TrackNoise(calibration, preset.refine_noise, refiner, preset.refine)
+        refiner_path = _existing_file(refiner, default_weights("refiner"), "--refiner")
+        noise = TrackNoise(calibration, preset.refine_noise, load_refiner(refiner_path).to(where), preset.refine)
     temporal = load_temporal(temporal_path).to(where).use_base(single)
     lifters = {"single": (single, None), "temporal": (single, temporal)}
     placement = DETECTOR_PLACEMENT if detector_keypoints else None
@@ -426,7 +430,9 @@ def evaluate_tracks(
         "detector_keypoints": detector_keypoints,
         "frame_cut": frame_cut,
         "frame_cut_edge": frame_cut_edge,
+        "clip_fps": sorted({clip.fps for clip in clips}),
         "temporal_weights": str(temporal_path),
+        "refiner": None if refiner_path is None else str(refiner_path),
         **scores,
     }
 

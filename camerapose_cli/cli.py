@@ -499,9 +499,21 @@ def evaluate(
     temporal_weights: Annotated[
         Path | None, typer.Option("--temporal-weights", help="With --tracks: temporal lifter checkpoint.")
     ] = None,
+    refiner: Annotated[
+        Path | None,
+        typer.Option("--refiner", help="With --tracks --detector-noise: refiner checkpoint [default: the shipped one]"),
+    ] = None,
     max_frames: Annotated[
         int, typer.Option("--max-frames", min=3, help="With --tracks: longest piece of a clip filmed as one track.")
     ] = 300,
+    fps: Annotated[
+        float | None,
+        typer.Option(
+            "--fps",
+            min=0.1,
+            help="With --tracks: film the clips at about this frame rate (every k-th mocap frame) [default: theirs].",
+        ),
+    ] = None,
     pipeline: PipelineOpt = "default",
     device: DeviceOpt = None,
     as_json: JsonOpt = False,
@@ -520,11 +532,13 @@ def evaluate(
                 joint_map=joint_map,
                 weights=weights,
                 temporal_weights=temporal_weights,
+                refiner=refiner,
                 detector_noise=detector_noise,
                 detector_keypoints=detector_keypoints,
                 frame_cut=frame_cut,
                 frame_cut_edge=frame_cut_edge,
                 max_frames=max_frames,
+                fps=fps,
                 seed=seed,
                 preset=pipeline,
                 device=device,
@@ -568,6 +582,7 @@ def _print_track_table(result: dict) -> None:
     noise = "detector-like noise, refined" if result["detector_noise"] else "exact 2D"
     where = ", detector keypoints" if result.get("detector_keypoints") else ""
     where += _cut_words(result)
+    where += ", " + "/".join(f"{fps:.3g}" for fps in result["clip_fps"]) + " fps"
     table = Table(title=escape(f"{result['source']}: tracks, {noise}{where}"))
     for column in ("group", "frames", "MPJPE single", "temporal", "PA single", "temporal", "accel single", "temporal"):
         table.add_column(column, justify="left" if column == "group" else "right")

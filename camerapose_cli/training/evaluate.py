@@ -147,19 +147,22 @@ def mocap_eval_clips(
     mocap_cfg: MocapSection,
     max_frames: int,
     joint_names: dict[str, str | list[str]] | None = None,
+    fps: float | None = None,
 ) -> list[EvalClip]:
-    """The clips of one split (`all`: every clip) cut into pieces of at most `max_frames` frames."""
+    """The clips of one split (`all`: every clip) cut into pieces of at most `max_frames` frames; with `fps`, every
+    k-th frame of each clip first, k the whole number that brings its frame rate nearest to `fps` (a slower camera)."""
     mocap = load_mocap(mocap_path, joint_names, unit=mocap_cfg.unit)
     clips = mocap.names if split == "all" else split_clips(mocap.names, mocap_cfg)[split]
     out = []
     for name in clips:
         i = mocap.names.index(name)
-        points = mocap.points[mocap.starts[i] : mocap.starts[i + 1]]
+        step = 1 if fps is None else max(1, round(float(mocap.fps[i]) / fps))
+        points = mocap.points[mocap.starts[i] : mocap.starts[i + 1] : step]
         group = motion_group(name, mocap.descriptions[i], mocap.folders[i])
         for start in range(0, len(points), max_frames):
             piece = points[start : start + max_frames]
             if len(piece) >= 3:
-                out.append(EvalClip(name, group, piece, float(mocap.fps[i])))
+                out.append(EvalClip(name, group, piece, float(mocap.fps[i]) / step))
     if not out:
         raise InputError(f"{mocap_path}: the {split} split is empty")
     return out

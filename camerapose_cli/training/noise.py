@@ -232,7 +232,7 @@ def _bursts(b: int, t: int, rate: torch.Tensor, max_len: int, gen: torch.Generat
     starts = torch.rand(b, t, generator=gen) < rate[:, None]
     lengths = torch.randint(1, max_len + 1, (b, t), generator=gen)
     covered = torch.zeros(b, t, dtype=torch.bool)
-    for offset in range(max_len):
+    for offset in range(min(max_len, t)):  # a run cannot outlast a sequence shorter than max_len
         shifted = torch.zeros(b, t, dtype=torch.bool)
         shifted[:, offset:] = (starts & (lengths > offset))[:, : t - offset]
         covered |= shifted

@@ -17,6 +17,7 @@ from camerapose_cli.config import load_preset
 from camerapose_cli.core.metrics import body_height
 from camerapose_cli.core.skeleton import BODY_HEIGHT_PER_STATURE
 from camerapose_cli.io.schema import KEYPOINTS3D_SCHEMA, read_keypoints2d, read_metadata
+from camerapose_cli.models.checkpoints import default_weights
 from camerapose_cli.stages.lift import read_camera_joints
 from camerapose_cli.training.splits import split_clips
 
@@ -231,6 +232,23 @@ def test_eval_tracks_cuts_each_piece_by_one_edge():
     # the height (people bent over or lying), more beyond a side edge (people walking out of the picture).
     frames = [run["single"]["all"]["frames"] for run in (side, bottom, whole)]
     assert frames[0] < frames[1] < frames[2] and frames[1] > 0.95 * frames[2]
+
+
+def test_eval_tracks_films_at_a_lower_frame_rate_with_a_chosen_refiner():
+    cc = str(require_shared(CC_SET))
+    full = json.loads(run_cli("eval", "--mocap", cc, "--split", "all", "--tracks", "--json").stdout)
+    args = ("eval", "--mocap", cc, "--split", "all", "--tracks", "--fps", "5", "--detector-noise", "--json")
+    slow = run_cli(*args)
+    chosen = run_cli(*args, "--refiner", str(default_weights("refiner")))
+    assert slow.returncode == 0 and chosen.returncode == 0, slow.stderr + chosen.stderr
+    slow, chosen = json.loads(slow.stdout), json.loads(chosen.stdout)
+    # The CC clips are 60 fps: every 12th frame. Pieces as short as 3 frames get the detector's noise too.
+    assert [round(fps, 1) for fps in slow["clip_fps"]] == [5.0] and full["clip_fps"] != slow["clip_fps"]
+    frames = slow["single"]["all"]["frames"], full["single"]["all"]["frames"]
+    assert abs(frames[0] - frames[1] / 12) <= 2 * 58  # 58 clips, each rounded up or its last piece dropped
+    assert chosen["refiner"] == str(default_weights("refiner")) and chosen["temporal"] == slow["temporal"]
+    missing = run_cli(*args, "--refiner", "no_such_refiner.pt")
+    assert missing.returncode == 2 and "--refiner" in missing.stderr
 
 
 def test_eval_groups_clips_without_descriptions_by_their_folder(tmp_path):

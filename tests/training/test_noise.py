@@ -60,6 +60,18 @@ def test_a_persistent_share_keeps_the_error_and_removes_frame_to_frame_jitter():
     assert drifting_residual < 0.45 * white_residual  # what a smooth fit leaves is mostly the white share
 
 
+def test_sequences_shorter_than_an_event_are_corrupted_too():
+    # eval --tracks films the last piece of a clip, or a clip at a low frame rate, in as few as 3 frames; occlusion
+    # bursts and swaps last up to [refine_noise] occlusion_max_frames / swap_max_frames, which are longer.
+    preset = load_preset("default")
+    cfg = preset.refine_noise.with_values(occlusion_rate=1.0)
+    calibration = load_calibration(preset.refine_noise)
+    clean = torch.rand(64, 3, 17, 2, generator=torch.Generator().manual_seed(1)) * 200
+    noisy, conf, present = corrupt_sequences(clean.clone(), calibration, cfg, torch.Generator().manual_seed(0))
+    assert noisy.shape == clean.shape and conf.shape == clean.shape[:-1] and present.shape == clean.shape[:2]
+    assert (conf < 0.35).any() and torch.isfinite(noisy).all()
+
+
 def _jitter_only(strength: tuple[float, float]) -> DetectorFrameNoise:
     """The default preset's detector model with every event (swap, occlusion, miss, spike) off."""
     preset = load_preset("default")

@@ -494,7 +494,9 @@ def evaluate(
     ] = 0.0,
     frame_cut_edge: Annotated[
         FrameEdge,
-        typer.Option("--frame-cut-edge", help="With --frame-cut: the bottom edge, or a side one (left or right)."),
+        typer.Option(
+            "--frame-cut-edge", help="With --frame-cut: the bottom edge, a side one (left or right), or the top."
+        ),
     ] = "bottom",
     temporal_weights: Annotated[
         Path | None, typer.Option("--temporal-weights", help="With --tracks: temporal lifter checkpoint.")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from camerapose_cli.errors import ConfigError
 from camerapose_cli.io.resources import shipped_dir
@@ -28,7 +28,8 @@ MocapUnit = Literal["auto", "m", "cm", "mm", "inch"]
 Split = Literal["test_seen", "test_unseen", "val", "train", "all"]  # "all": every clip, for a set held out whole
 ModelKind = Literal["lifter", "refiner", "temporal"]
 Executor = Literal["local", "ray"]  # where a stage's inputs run: this process, or a Ray cluster (stages.ray_executor)
-FrameEdge = Literal["bottom", "side"]  # the image edge that cuts a person (training.noise.FrameCut); side: either
+FrameEdge = Literal["bottom", "side", "top"]  # the image edge that cuts a person (training.noise.FrameCut); side:
+# the left or the right one
 LifterNoiseModel = Literal["gaussian", "detector"]  # the single-frame lifter's 2D corruption ([lifter_noise] model)
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
@@ -127,6 +128,13 @@ class SynthSection(Section):
     frame_cut_conf_max: float = Field(ge=0, le=1)
     frame_cut_side_share: float = Field(ge=0, le=1)
     frame_cut_side_conf_max: float = Field(ge=0, le=1)
+    frame_cut_top_share: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _edge_shares(self) -> SynthSection:
+        if self.frame_cut_side_share + self.frame_cut_top_share > 1:
+            raise ValueError("frame_cut_side_share + frame_cut_top_share must be at most 1 (the rest: the bottom edge)")
+        return self
 
 
 class LifterNoiseSection(Section):

@@ -225,12 +225,11 @@ def cut_track(
     xy, conf = cut_by_frame_edge(track[..., :2], track[..., 2], frame_cut, gen)
     xy, moved = xy[0].numpy(), (xy != track[..., :2])[0].numpy()  # moved: (T, J, 2) per coordinate
     crop = np.array([0.0, 0.0, float(size[0]), float(size[1])])
-    if moved[..., 1].any():  # the bottom edge: every keypoint beyond it sits on one row
-        crop[3] = xy[..., 1][moved[..., 1]].max()
-    elif moved[..., 0].any():  # a side edge: keypoints moved right sat beyond a left edge
-        column = xy[..., 0][moved[..., 0]]
-        left = (column > keypoints[..., 0][moved[..., 0]]).any()
-        crop[0 if left else 2] = column.min() if left else column.max()
+    for axis in (0, 1):  # the one edge: every keypoint beyond it sits on one column (a side) or row
+        if moved[..., axis].any():
+            line = xy[..., axis][moved[..., axis]]
+            first = (line > keypoints[..., axis][moved[..., axis]]).any()  # moved right or down: a left or top edge
+            crop[axis if first else axis + 2] = line.min() if first else line.max()
     cropped = np.concatenate([xy - crop[:2], conf[0, ..., None].numpy()], -1)
     return cropped, moved.any(-1).mean(-1) <= LOST_WHEN_CUT, crop
 

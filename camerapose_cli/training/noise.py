@@ -149,27 +149,30 @@ def uniform(n: int, low: float, high: float, gen: torch.Generator) -> torch.Tens
 @dataclass(frozen=True)
 class FrameCut:
     """People whom an image edge cuts: a `prob` share of the poses or windows, a `side_share` of those by the left
-    or the right edge (either at random), the rest by the bottom one. The edge keeps `keep` (drawn per pose or
-    window) of the person's 2D extent across it in view; the keypoints beyond it sit on it with confidences under
-    `conf_max` (bottom) or `side_conf_max`. That is what YOLO11n-pose reports for a person the frame cuts, measured
-    on the courtyard clip cropped: below the bottom edge the ankles sit on the border at confidence 0.10-0.16
-    median; beyond a side edge the joints sit on it (never beyond), at 0.04-0.45 median, up to 0.8."""
+    or the right edge (either at random), a `top_share` by the top edge, the rest by the bottom one. The edge keeps
+    `keep` (drawn per pose or window) of the person's 2D extent across it in view; the keypoints beyond it sit on it
+    with confidences under `conf_max` (bottom and top) or `side_conf_max`. That is what YOLO11n-pose reports for a
+    person the frame cuts, measured on the courtyard clip cropped: below the bottom edge the ankles sit on the border
+    at confidence 0.10-0.16 median; beyond a side edge the joints sit on it (never beyond), at 0.04-0.45 median, up
+    to 0.8; above the top edge the face sits on it at 0.00-0.06 median."""
 
     prob: float
     keep: tuple[float, float]
     conf_max: float
     side_share: float = 0.0
     side_conf_max: float = 0.0
+    top_share: float = 0.0
 
     @classmethod
     def of(cls, cfg: SynthSection, prob: float) -> FrameCut:
         """[synth]'s cut, on a `prob` share of the poses or windows."""
-        keep, side_share = cfg.frame_cut_keep, cfg.frame_cut_side_share
-        return cls(prob, keep, cfg.frame_cut_conf_max, side_share, cfg.frame_cut_side_conf_max)
+        keep, side_share, top_share = cfg.frame_cut_keep, cfg.frame_cut_side_share, cfg.frame_cut_top_share
+        return cls(prob, keep, cfg.frame_cut_conf_max, side_share, cfg.frame_cut_side_conf_max, top_share)
 
     def everyone(self, keep: float, edge: FrameEdge) -> FrameCut:
         """Every person cut by `edge`, `keep` of them in view (evaluation)."""
-        return FrameCut(1.0, (keep, keep), self.conf_max, 1.0 if edge == "side" else 0.0, self.side_conf_max)
+        side, top = float(edge == "side"), float(edge == "top")
+        return FrameCut(1.0, (keep, keep), self.conf_max, side, self.side_conf_max, top)
 
 
 def cut_by_frame_edge(
@@ -186,12 +189,17 @@ def cut_by_frame_edge(
     keep = uniform(n, *cut.keep, gen).reshape(per_item)
     unit_conf = torch.rand(conf.shape, generator=gen)
     side = torch.zeros(per_item, dtype=torch.bool)
+    top = torch.zeros(per_item, dtype=torch.bool)
     sign = torch.ones(per_item)
     if cut.side_share > 0:  # drawn only then, so that bottom-only cuts keep their random stream
         side = (torch.rand(n, generator=gen) < cut.side_share).reshape(per_item)
         left = (torch.rand(n, generator=gen) < 0.5).reshape(per_item)
         sign = torch.where(side & left, -1.0, 1.0)
-    # Along the axis the edge crosses, signed so that the cut part lies beyond it (a left edge: x negated).
+    if cut.top_share > 0:  # the same for cuts without a top edge
+        top_of_rest = cut.top_share / max(1.0 - cut.side_share, cut.top_share)
+        top = ~side & (torch.rand(n, generator=gen) < top_of_rest).reshape(per_item)
+        sign = torch.where(top, -1.0, sign)
+    # Along the axis the edge crosses, signed so that the cut part lies beyond it (a left or top edge: negated).
     along = torch.where(side, keypoints[..., 0], keypoints[..., 1]) * sign
     near = along.reshape(n, -1).amin(1).reshape(per_item)
     far = along.reshape(n, -1).amax(1).reshape(per_item)

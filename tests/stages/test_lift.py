@@ -208,7 +208,16 @@ def test_eval_measures_people_cut_by_the_frame():
     # Half of the people lose their left side, half their right: both ankles suffer, less than below a bottom edge.
     for ankle in ("l_ankle", "r_ankle"):
         assert whole["per_joint_mm"][ankle] + 10 < side["per_joint_mm"][ankle] < cut["per_joint_mm"][ankle]
-    wrong = run_cli("eval", "--mocap", cc, "--split", "all", "--frame-cut", "0.6", "--frame-cut-edge", "top")
+    top = run_cli(
+        *["eval", "--mocap", cc, "--split", "all", "--stride", "20", "--json"],
+        *["--frame-cut", "0.6", "--frame-cut-edge", "top"],
+    )
+    assert top.returncode == 0, top.stderr
+    top = json.loads(top.stdout)
+    # Head and shoulders above the edge: the head is a guess, the ankles stay in view.
+    assert top["frame_cut_edge"] == "top" and top["per_joint_mm"]["head"] > whole["per_joint_mm"]["head"] + 100
+    assert top["per_joint_mm"]["head"] > 2 * top["per_joint_mm"]["l_ankle"]
+    wrong = run_cli("eval", "--mocap", cc, "--split", "all", "--frame-cut", "0.6", "--frame-cut-edge", "front")
     assert wrong.returncode == 2 and "--frame-cut-edge" in wrong.stderr
 
 

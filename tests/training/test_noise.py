@@ -178,7 +178,7 @@ def test_an_evaluated_track_is_cropped_where_the_edge_cuts_it():
     size = torch.tensor([1920.0, 1080.0])
     cut = FrameCut.of(load_preset("default").synth, 1.0)
     sides = set()
-    for edge in ("bottom", "side", "side", "side", "side"):
+    for edge in ("bottom", "top", *["side"] * 6):
         cropped, detected, crop = cut_track(track, size, cut.everyone(0.6, edge), gen)
         inside = (cropped[..., 2] == track[..., 2]) & (cropped[..., :2] == track[..., :2] - crop[:2]).all(-1)
         beyond = ~inside
@@ -186,8 +186,27 @@ def test_an_evaluated_track_is_cropped_where_the_edge_cuts_it():
         border = on_image_border(cropped[..., :2], *np.repeat((crop[2:] - crop[:2])[:, None], 30, 1), 1e-6)
         assert border[beyond].all() and not border[inside].any()
         assert np.array_equal(detected, beyond.mean(-1) <= LOST_WHEN_CUT)  # else the detector loses the person
-        sides.add("bottom" if crop[3] < 1080 else "left" if crop[0] > 0 else "right")
-    assert sides == {"bottom", "left", "right"}
+        sides.add("bottom" if crop[3] < 1080 else "top" if crop[1] > 0 else "left" if crop[0] > 0 else "right")
+    assert sides == {"bottom", "top", "left", "right"}
+
+
+def test_a_top_edge_hides_the_head_and_shoulders():
+    gen = torch.Generator().manual_seed(0)
+    clean = torch.rand(4000, 17, 2, generator=gen) * torch.tensor([100.0, 400.0])
+    conf = torch.full((4000, 17), 0.9)
+    cut, cut_conf = cut_by_frame_edge(clean, conf, FrameCut(1.0, (0.5, 0.5), 0.2, 0.0, 0.6, 1.0), gen)
+    top, bottom = clean[..., 1].amin(1, keepdim=True), clean[..., 1].amax(1, keepdim=True)
+    above = clean[..., 1] < (top + bottom) / 2
+    assert torch.equal(cut[..., 0], clean[..., 0]) and torch.equal(cut[~above], clean[~above])
+    assert torch.allclose(cut[..., 1][above], ((top + bottom) / 2).expand_as(above)[above])  # on the edge
+    assert (cut_conf[above] < 0.2).all() and torch.equal(cut_conf[~above], conf[~above])
+    # Shares of the cut people: a third by a side edge, a third by the top one, the rest by the bottom one.
+    mixed, _ = cut_by_frame_edge(clean, conf, FrameCut(1.0, (0.5, 0.5), 0.2, 1 / 3, 0.6, 1 / 3), gen)
+    sideways = (mixed[..., 0] != clean[..., 0]).any(1)
+    from_top = (mixed[..., 1] > clean[..., 1]).any(1)
+    assert not (sideways & from_top).any()
+    for share in (sideways, from_top, ~sideways & ~from_top):
+        assert share.float().mean().item() == pytest.approx(1 / 3, abs=0.03)
 
 
 def test_training_batches_cut_the_asked_share_of_people():

@@ -54,21 +54,23 @@ COCO_OF_LIMB = [COCO_FROM_BODY.index(j) for j in LIMB_JOINTS]  # each limb joint
 CONFIDENT = 0.5  # a keypoint of the whole clip counts as seen above this confidence
 
 
+def copy_filtered(src: Path, dst: Path, video_filter: str) -> None:
+    """A copy of `src` through one ffmpeg video filter."""
+    ffmpeg = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(src), "-vf", video_filter]
+    subprocess.run([*ffmpeg, "-c:v", "libx264", "-crf", "18", str(dst)], check=True)
+
+
 def paint_beyond(src: Path, dst: Path, edge_px: int, edge: str) -> None:
     """A copy of `src` with everything below row `edge_px` (edge "bottom") or right of column `edge_px` black."""
     if edge == "bottom":
-        box = f"drawbox=x=0:y={edge_px}:w=iw:h=ih-{edge_px}:color=black:t=fill"
+        copy_filtered(src, dst, f"drawbox=x=0:y={edge_px}:w=iw:h=ih-{edge_px}:color=black:t=fill")
     else:
-        box = f"drawbox=x={edge_px}:y=0:w=iw-{edge_px}:h=ih:color=black:t=fill"
-    ffmpeg = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(src), "-vf", box]
-    subprocess.run([*ffmpeg, "-c:v", "libx264", "-crf", "18", str(dst)], check=True)
+        copy_filtered(src, dst, f"drawbox=x={edge_px}:y=0:w=iw-{edge_px}:h=ih:color=black:t=fill")
 
 
 def crop_at(src: Path, dst: Path, edge_px: int, edge: str) -> None:
     """A copy of `src` that ends at row `edge_px` (edge "bottom") or column `edge_px` (its right part removed)."""
-    crop = f"crop=iw:{edge_px}:0:0" if edge == "bottom" else f"crop={edge_px}:ih:0:0"
-    ffmpeg = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(src), "-vf", crop]
-    subprocess.run([*ffmpeg, "-c:v", "libx264", "-crf", "18", str(dst)], check=True)
+    copy_filtered(src, dst, f"crop=iw:{edge_px}:0:0" if edge == "bottom" else f"crop={edge_px}:ih:0:0")
 
 
 def track_rows(table, video: str, track: int):

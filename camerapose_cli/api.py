@@ -503,8 +503,8 @@ def refine_keypoints(
     refined = refine_track(model, frames, detected, config.window)
     if width is None or height is None:
         return refined
-    size = np.full(len(detected), width), np.full(len(detected), height)
-    return keep_border_detections(refined, detected, *size, config.border_margin)
+    n = len(detected)
+    return keep_border_detections(refined, detected, np.full(n, width), np.full(n, height), config.border_margin)
 
 
 def lift_arrays(

@@ -28,8 +28,8 @@ MocapUnit = Literal["auto", "m", "cm", "mm", "inch"]
 Split = Literal["test_seen", "test_unseen", "val", "train", "all"]  # "all": every clip, for a set held out whole
 ModelKind = Literal["lifter", "refiner", "temporal"]
 Executor = Literal["local", "ray"]  # where a stage's inputs run: this process, or a Ray cluster (stages.ray_executor)
-FrameEdge = Literal["bottom", "side", "top"]  # the image edge that cuts a person (training.noise.FrameCut); side:
-# the left or the right one
+# The image edge that cuts a person (training.noise.FrameCut); side: the left or the right one.
+FrameEdge = Literal["bottom", "side", "top"]
 LifterNoiseModel = Literal["gaussian", "detector"]  # the single-frame lifter's 2D corruption ([lifter_noise] model)
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 

@@ -189,7 +189,6 @@ def cut_by_frame_edge(
     keep = uniform(n, *cut.keep, gen).reshape(per_item)
     unit_conf = torch.rand(conf.shape, generator=gen)
     side = torch.zeros(per_item, dtype=torch.bool)
-    top = torch.zeros(per_item, dtype=torch.bool)
     sign = torch.ones(per_item)
     if cut.side_share > 0:  # drawn only then, so that bottom-only cuts keep their random stream
         side = (torch.rand(n, generator=gen) < cut.side_share).reshape(per_item)

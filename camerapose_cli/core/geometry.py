@@ -166,6 +166,6 @@ def lifter_inputs(
     """
     virtual_px, rotation = to_virtual_camera(keypoints, conf, focal, principal)
     normalized, centre, scale = normalize_keypoints(virtual_px, conf)
-    # Unconfident joints can sit anywhere (COCO's unlabelled ones at 0, 0); keep them near the person.
+    # Unconfident joints can sit anywhere (a detector's far-off guess); keep them near the person.
     normalized = torch.where(conf[..., None] < VISIBLE_CONF, normalized.clamp(-1.5, 1.5), normalized)
     return torch.cat([normalized, conf[..., None]], -1), centre, scale, rotation

@@ -14,7 +14,10 @@ from camerapose_cli.errors import InputError
 
 @dataclass
 class CocoPeople:
-    keypoints: np.ndarray  # float32 (N, 17, 3): x, y, confidence (1 where labelled, 0 where visibility is 0)
+    # float32 (N, 17, 3): x, y, confidence (1 where labelled, 0 where visibility is 0). COCO stores an unlabelled
+    # keypoint at 0, 0, an image corner that the lifter would read as a position; here it sits at the centre of the
+    # labelled ones' box instead.
+    keypoints: np.ndarray
     width: np.ndarray  # int32 (N,) image size
     height: np.ndarray
     image: list[Path]  # the image file of each person
@@ -37,10 +40,11 @@ def read_coco_keypoints(path: Path, min_keypoints: int = 1) -> CocoPeople:
         if kp.shape[0] != NUM_COCO_JOINTS:
             raise InputError(f"{path}: annotation {ann.get('id')} has {kp.shape[0]} keypoints, expected 17")
         labelled = kp[:, 2] > 0
-        if labelled.sum() < min_keypoints:
+        if labelled.sum() < max(min_keypoints, 1):
             continue
         kp[:, 2] = labelled.astype(np.float32)
-        kp[~labelled, :2] = 0.0
+        box = kp[labelled, :2]
+        kp[~labelled, :2] = (box.min(0) + box.max(0)) / 2
         image = images.get(ann["image_id"])
         if image is None:
             raise InputError(f"{path}: annotation {ann.get('id')} names a missing image {ann['image_id']}")

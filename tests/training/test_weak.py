@@ -76,7 +76,8 @@ def test_coco_json_visibility(tmp_path):
     people = read_coco_keypoints(path)
     assert people.keypoints.shape == (1, 17, 3) and people.annotation_id.tolist() == [1]
     np.testing.assert_array_equal(people.keypoints[0, :3, 2], [1, 1, 0])
-    np.testing.assert_array_equal(people.keypoints[0, 2, :2], [0, 0])  # unlabelled coordinates are not kept
+    # Unlabelled coordinates are not kept: the centre of the labelled ones' box, not COCO's 0, 0 (an image corner).
+    np.testing.assert_array_equal(people.keypoints[0, 2:, :2], np.tile([[105, 47.5]], (15, 1)))
     assert people.image[0] == tmp_path / "a.jpg" and people.width.tolist() == [640]
     path.write_text("{}")
     with pytest.raises(InputError, match="not a COCO keypoint annotation file"):

@@ -24,9 +24,9 @@ Variants (the rest of the preset is `default`, whose own choice is "both"):
 - no-joints: the shipped recipe without other rigs' joint placement ([synth] joint_offset_m = 0);
 - wide-limbs: the shipped recipe with limb lengths drawn wider ([synth] limb_scale = [0.75, 1.25], not 0.85-1.15);
 - deeper: the shipped recipe with three residual blocks instead of two ([train] blocks = 3);
-- frame-cut: the shipped recipe with 10% of the people cut by the frame's bottom edge ([synth] frame_cut_prob);
-- side-cut: the shipped recipe with 15% of the people cut, a third of them by a side edge ([synth] frame_cut_*);
-- top-cut: 20% cut: the shipped recipe's bottom (10%) and side (5%) cuts, and 5% by the top edge.
+- frame-cut: the shipped recipe with 10% of the people cut, all by the frame's bottom edge ([synth] frame_cut_*);
+- side-cut: the shipped recipe with 15% of the people cut, a third of them by a side edge, none by the top one;
+- top-cut: 20% cut: bottom 10%, side 5% and top 5% (the shipped recipe's cuts, spelled out).
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ VARIANTS = {
     "no-joints": "[synth]\njoint_offset_m = 0.0\n",
     "wide-limbs": "[synth]\nlimb_scale = [0.75, 1.25]\n",
     "deeper": "[train]\nblocks = 3\n",
-    "frame-cut": "[synth]\nframe_cut_prob = 0.1\n",
-    "side-cut": "[synth]\nframe_cut_prob = 0.15\nframe_cut_side_share = 0.33\n",
+    "frame-cut": "[synth]\nframe_cut_prob = 0.1\nframe_cut_side_share = 0.0\nframe_cut_top_share = 0.0\n",
+    "side-cut": "[synth]\nframe_cut_prob = 0.15\nframe_cut_side_share = 0.33\nframe_cut_top_share = 0.0\n",
     "top-cut": "[synth]\nframe_cut_prob = 0.2\nframe_cut_side_share = 0.25\nframe_cut_top_share = 0.25\n",
 }
 SETS = (("CC", CC, "all"), ("seen", BANDAI, "test_seen"), ("unseen", BANDAI, "test_unseen"))

@@ -214,9 +214,9 @@ def test_eval_measures_people_cut_by_the_frame():
     )
     assert top.returncode == 0, top.stderr
     top = json.loads(top.stdout)
-    # Head and shoulders above the edge: the head is a guess, the ankles stay in view.
-    assert top["frame_cut_edge"] == "top" and top["per_joint_mm"]["head"] > whole["per_joint_mm"]["head"] + 100
-    assert top["per_joint_mm"]["head"] > 2 * top["per_joint_mm"]["l_ankle"]
+    # Head and shoulders above the edge: the head is a guess and loses more than the ankles, which stay in view.
+    worse = {joint: top["per_joint_mm"][joint] - whole["per_joint_mm"][joint] for joint in ("head", "l_ankle")}
+    assert top["frame_cut_edge"] == "top" and worse["head"] > 30 and worse["head"] > worse["l_ankle"]
     wrong = run_cli("eval", "--mocap", cc, "--split", "all", "--frame-cut", "0.6", "--frame-cut-edge", "front")
     assert wrong.returncode == 2 and "--frame-cut-edge" in wrong.stderr
 

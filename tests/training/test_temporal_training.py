@@ -17,9 +17,12 @@ from camerapose_cli.training.noise import load_calibration
 pytestmark = pytest.mark.slow
 
 
-def track_batch(bandai, windows: int, seed: int = 0, side_share: float | None = None, **temporal):
+def track_batch(bandai, windows: int, seed: int = 0, edge: str | None = None, **temporal):
     preset = load_preset("default")
-    synth = preset.synth.with_values(frame_cut_side_share=side_share)
+    synth = preset.synth
+    if edge is not None:  # every cut window by that edge
+        side, top = {"bottom": (0.0, 0.0), "side": (1.0, 0.0), "top": (0.0, 1.0)}[edge]
+        synth = synth.with_values(frame_cut_side_share=side, frame_cut_top_share=top)
     cfg = preset.train_temporal.with_values(**temporal)
     rng = np.random.default_rng(seed)
     frames = rng.integers(0, len(bandai.points), windows)
@@ -52,13 +55,17 @@ def test_track_batches_have_a_window_of_inputs_per_output_frames(bandai):
 
 def test_windows_cut_by_the_frame_lose_their_lower_keypoints(bandai):
     whole, _ = track_batch(bandai, 32, noise_prob=0.0, frame_cut_prob=0.0)
-    cut, _ = track_batch(bandai, 32, noise_prob=0.0, frame_cut_prob=1.0, side_share=0.0)
+    cut, _ = track_batch(bandai, 32, noise_prob=0.0, frame_cut_prob=1.0, edge="bottom")
     assert (whole.inputs[..., 2] == 1).all()  # exact 2D: nothing unconfident
     ankles = cut.inputs[..., 15:, 2]  # COCO ankles: below any edge that keeps at most 90% of the height
     assert (ankles < 0.2).float().mean() > 0.5 and (cut.inputs[..., :5, 2] == 1).all()  # the face stays in view
-    sideways, _ = track_batch(bandai, 32, noise_prob=0.0, frame_cut_prob=1.0, side_share=1.0)
+    sideways, _ = track_batch(bandai, 32, noise_prob=0.0, frame_cut_prob=1.0, edge="side")
     unconfident = sideways.inputs[..., 2] < 1
     assert unconfident.any() and unconfident[..., 15:].float().mean() < 0.8  # not the legs alone: half the body
+    from_top, _ = track_batch(bandai, 32, noise_prob=0.0, frame_cut_prob=1.0, edge="top")
+    face = from_top.inputs[..., :5, 2]  # COCO nose, eyes, ears: above any edge that keeps at most 90% of the height
+    ankles_in_view = (from_top.inputs[..., 15:, 2] == 1).float().mean()  # all but the odd kick or inverted pose
+    assert (face < 0.2).float().mean() > 0.5 and ankles_in_view > 0.95
 
 
 def test_windows_stay_inside_their_clip_at_the_drawn_frame_rate(bandai):

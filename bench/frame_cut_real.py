@@ -1,6 +1,6 @@
 """People cut by the frame on real video: how much the 3D of what stays in view changes when the legs leave it.
 
-    python bench/frame_cut_real.py [--single weights/lifter.pt ...] [--cut 0.5 0.8] [--temporal] [--edge side]
+    python bench/frame_cut_real.py [--single weights/lifter.pt ...] [--cut 0.5 0.8] [--temporal] [--edge side|top]
                                    [--crop] [--pipeline default other.toml ...]
 
 Real video with a person cut by the frame, with the uncut truth beside it, from the shared courtyard and treadmill
@@ -18,6 +18,9 @@ With `--edge side` the frame's right part is painted instead, from `--cut` of th
 (medians of their keypoints' leftmost and rightmost x); the two figures are then the mean change of the limb
 joints whose keypoints stay in view and of those the edge hides (each frame's own, from the whole clip's 2D),
 relative to the pelvis.
+With `--edge top` everything above an edge `--cut` of the way from the person's highest keypoint (the face) down to
+their hips is painted; the two figures are then the mean change of the knees and ankles and of the head, neck,
+thorax and shoulders, both relative to the pelvis.
 With `--crop` the copy ends at the edge instead (ffmpeg crop, the origin kept): the person is cut by the frame's
 own border, where the detector puts what lies beyond it (and `lift`'s assumed principal point, the image centre,
 moves with the crop, so the figures differ from the painted ones by a turn of the whole body). `--pipeline`: the
@@ -45,6 +48,7 @@ UPPER = [JOINT[n] for n in ("thorax", "neck_nose", "head", "l_shoulder", "l_elbo
     JOINT[n] for n in ("r_shoulder", "r_elbow", "r_wrist")
 ]
 LEGS = [JOINT[n] for n in ("l_knee", "l_ankle", "r_knee", "r_ankle")]
+HEAD_AND_SHOULDERS = [JOINT[n] for n in ("thorax", "neck_nose", "head", "l_shoulder", "r_shoulder")]
 COCO_LEGS = [COCO17_JOINTS.index(n) for n in ("left_knee", "right_knee", "left_ankle", "right_ankle")]
 COCO_UPPER = list(range(COCO17_JOINTS.index("left_hip")))  # the face, shoulders, elbows and wrists
 COCO_SHOULDERS = [COCO17_JOINTS.index(n) for n in ("left_shoulder", "right_shoulder")]
@@ -61,16 +65,17 @@ def copy_filtered(src: Path, dst: Path, video_filter: str) -> None:
 
 
 def paint_beyond(src: Path, dst: Path, edge_px: int, edge: str) -> None:
-    """A copy of `src` with everything below row `edge_px` (edge "bottom") or right of column `edge_px` black."""
-    if edge == "bottom":
-        copy_filtered(src, dst, f"drawbox=x=0:y={edge_px}:w=iw:h=ih-{edge_px}:color=black:t=fill")
-    else:
-        copy_filtered(src, dst, f"drawbox=x={edge_px}:y=0:w=iw-{edge_px}:h=ih:color=black:t=fill")
+    """A copy of `src` with everything below row `edge_px` (edge "bottom"), above it ("top") or right of column
+    `edge_px` ("side") black."""
+    box = {"bottom": f"x=0:y={edge_px}:w=iw:h=ih-{edge_px}", "top": f"x=0:y=0:w=iw:h={edge_px}"}
+    copy_filtered(src, dst, f"drawbox={box.get(edge, f'x={edge_px}:y=0:w=iw-{edge_px}:h=ih')}:color=black:t=fill")
 
 
 def crop_at(src: Path, dst: Path, edge_px: int, edge: str) -> None:
-    """A copy of `src` that ends at row `edge_px` (edge "bottom") or column `edge_px` (its right part removed)."""
-    copy_filtered(src, dst, f"crop=iw:{edge_px}:0:0" if edge == "bottom" else f"crop={edge_px}:ih:0:0")
+    """A copy of `src` that ends at row `edge_px` (edge "bottom"), starts at it ("top": the rows above removed, so
+    its y runs from the edge) or ends at column `edge_px` ("side": its right part removed)."""
+    crop = {"bottom": f"iw:{edge_px}:0:0", "top": f"iw:ih-{edge_px}:0:{edge_px}"}
+    copy_filtered(src, dst, f"crop={crop.get(edge, f'{edge_px}:ih:0:0')}")
 
 
 def track_rows(table, video: str, track: int):
@@ -85,17 +90,16 @@ def subject_track(table, video: str) -> int:
     return int(area.groupby(rows.track_id).median().idxmax())
 
 
-def matching_track(table, video: str, reference) -> int:
-    """The track of `video` whose shoulders sit closest to the reference rows' (medians over frames)."""
+def matching_track(table, video: str, reference, joints: list[int], y_shift: float = 0.0) -> int:
+    """The track of `video` whose `joints` sit closest to the reference rows' (medians over frames), the reference
+    moved `y_shift` px down the image (a copy cropped at the top)."""
 
-    def shoulders(rows):
-        return np.median(
-            np.stack([np.stack(rows.kp_x.to_numpy()), np.stack(rows.kp_y.to_numpy())], -1)[:, COCO_SHOULDERS], 0
-        )
+    def place(rows):
+        return np.median(np.stack([np.stack(rows.kp_x.to_numpy()), np.stack(rows.kp_y.to_numpy())], -1)[:, joints], 0)
 
     rows = table[table.video == video]
-    target = shoulders(reference)
-    return int(min(rows.track_id.unique(), key=lambda t: np.abs(shoulders(rows[rows.track_id == t]) - target).sum()))
+    target = place(reference) + [0.0, y_shift]
+    return int(min(rows.track_id.unique(), key=lambda t: np.abs(place(rows[rows.track_id == t]) - target).sum()))
 
 
 def joints3d(rows) -> np.ndarray:
@@ -122,8 +126,16 @@ def side_change_mm(whole: np.ndarray, cut: np.ndarray, x: np.ndarray, edge: int)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--single", type=Path, nargs="*", default=[Path("weights/lifter.pt")])
-    parser.add_argument("--cut", type=float, nargs="*", default=[0.5, 0.8], help="edge from hips (0) to ankles (1)")
-    parser.add_argument("--edge", choices=("bottom", "side"), default="bottom", help="side: the right part painted")
+    parser.add_argument(
+        "--cut",
+        type=float,
+        nargs="*",
+        default=[0.5, 0.8],
+        help="edge from hips (0) to ankles (1); top: face (0) to hips (1)",
+    )
+    parser.add_argument(
+        "--edge", choices=("bottom", "side", "top"), default="bottom", help="side: the right part painted"
+    )
     parser.add_argument("--temporal", action="store_true", help="also the shipped temporal lifter on top")
     parser.add_argument("--crop", action="store_true", help="end the frame at the edge instead of painting beyond it")
     parser.add_argument("--pipeline", nargs="*", default=["default"], help="presets to lift with, side by side")
@@ -144,18 +156,27 @@ def main() -> None:
             start, end = np.median(y[:, COCO_HIPS]), np.median(y[:, COCO_ANKLES])
             if args.edge == "side":
                 start, end = np.median(x.min(1)), np.median(x.max(1))
+            elif args.edge == "top":
+                start, end = np.median(y.min(1)), np.median(y[:, COCO_HIPS])
             for cut in args.cut:
                 name = f"{clip.stem}_cut{round(cut * 100)}.mp4"
                 edges[name] = (clip.name, int(start + cut * (end - start)))
                 (crop_at if args.crop else paint_beyond)(clip, cut_videos / name, edges[name][1], args.edge)
         camerapose_cli.extract(cut_videos, cut_run)
         cut2d = camerapose_cli.read_keypoints2d(cut_run)
+        # The shoulders place the person in the copy, or the hips where the top edge may take the shoulders.
+        anchor = COCO_HIPS if args.edge == "top" else COCO_SHOULDERS
+        shift = {name: -edge if args.edge == "top" and args.crop else 0.0 for name, (_, edge) in edges.items()}
         cut_tracks = {
-            name: matching_track(cut2d, name, track_rows(whole2d, source, subjects[source]))
+            name: matching_track(cut2d, name, track_rows(whole2d, source, subjects[source]), anchor, shift[name])
             for name, (source, _) in edges.items()
         }
         modes = [False, True] if args.temporal else [False]
-        measured = "upper body / knees and ankles" if args.edge == "bottom" else "limb joints in view / hidden"
+        measured = {
+            "bottom": "upper body / knees and ankles",
+            "side": "limb joints in view / hidden",
+            "top": "knees and ankles / head, neck, thorax and shoulders",
+        }[args.edge]
         print(f"change of the 3D when the frame cuts the person (mm): {measured}")
         for weights, temporal, preset in itertools.product(args.single, modes, args.pipeline):
             lifted = {}
@@ -180,6 +201,14 @@ def main() -> None:
                 if args.edge == "side":
                     share, kept, lost = side_change_mm(a, b, np.stack(seen.kp_x.to_numpy()), edge)
                     print(f"{head}, {share:.0%} of the limb keypoints hidden: {kept:.1f} / {lost:.1f}")
+                    continue
+                if args.edge == "top":
+                    pelvis = JOINT["pelvis"]
+                    face = np.stack(seen.kp_y.to_numpy())[:, : COCO17_JOINTS.index("left_shoulder")]
+                    print(
+                        f"{head}, {np.mean(face < edge):.0%} of the face keypoints hidden: "
+                        f"{change_mm(a, b, LEGS, pelvis):.1f} / {change_mm(a, b, HEAD_AND_SHOULDERS, pelvis):.1f}"
+                    )
                     continue
                 print(
                     f"{head}, {hidden:.0%} of the knees and ankles hidden, upper body's 2D moved {moved_2d:.0f} px: "

@@ -51,6 +51,7 @@ LEGS = [JOINT[n] for n in ("l_knee", "l_ankle", "r_knee", "r_ankle")]
 HEAD_AND_SHOULDERS = [JOINT[n] for n in ("thorax", "neck_nose", "head", "l_shoulder", "r_shoulder")]
 COCO_LEGS = [COCO17_JOINTS.index(n) for n in ("left_knee", "right_knee", "left_ankle", "right_ankle")]
 COCO_UPPER = list(range(COCO17_JOINTS.index("left_hip")))  # the face, shoulders, elbows and wrists
+COCO_FACE = list(range(COCO17_JOINTS.index("left_shoulder")))  # nose, eyes and ears
 COCO_SHOULDERS = [COCO17_JOINTS.index(n) for n in ("left_shoulder", "right_shoulder")]
 COCO_HIPS = [COCO17_JOINTS.index(n) for n in ("left_hip", "right_hip")]
 COCO_ANKLES = [COCO17_JOINTS.index(n) for n in ("left_ankle", "right_ankle")]
@@ -67,15 +68,19 @@ def copy_filtered(src: Path, dst: Path, video_filter: str) -> None:
 def paint_beyond(src: Path, dst: Path, edge_px: int, edge: str) -> None:
     """A copy of `src` with everything below row `edge_px` (edge "bottom"), above it ("top") or right of column
     `edge_px` ("side") black."""
-    box = {"bottom": f"x=0:y={edge_px}:w=iw:h=ih-{edge_px}", "top": f"x=0:y=0:w=iw:h={edge_px}"}
-    copy_filtered(src, dst, f"drawbox={box.get(edge, f'x={edge_px}:y=0:w=iw-{edge_px}:h=ih')}:color=black:t=fill")
+    box = {
+        "bottom": f"x=0:y={edge_px}:w=iw:h=ih-{edge_px}",
+        "top": f"x=0:y=0:w=iw:h={edge_px}",
+        "side": f"x={edge_px}:y=0:w=iw-{edge_px}:h=ih",
+    }[edge]
+    copy_filtered(src, dst, f"drawbox={box}:color=black:t=fill")
 
 
 def crop_at(src: Path, dst: Path, edge_px: int, edge: str) -> None:
     """A copy of `src` that ends at row `edge_px` (edge "bottom"), starts at it ("top": the rows above removed, so
     its y runs from the edge) or ends at column `edge_px` ("side": its right part removed)."""
-    crop = {"bottom": f"iw:{edge_px}:0:0", "top": f"iw:ih-{edge_px}:0:{edge_px}"}
-    copy_filtered(src, dst, f"crop={crop.get(edge, f'{edge_px}:ih:0:0')}")
+    crop = {"bottom": f"iw:{edge_px}:0:0", "top": f"iw:ih-{edge_px}:0:{edge_px}", "side": f"{edge_px}:ih:0:0"}[edge]
+    copy_filtered(src, dst, f"crop={crop}")
 
 
 def track_rows(table, video: str, track: int):
@@ -189,30 +194,31 @@ def main() -> None:
                 cut = track_rows(lifted["cut"], name, cut_tracks[name])
                 frames = whole.index.intersection(cut.index)
                 seen = track_rows(whole2d, source, subjects[source]).loc[frames]
-                y = np.stack(seen.kp_y.to_numpy())[:, COCO_LEGS]
-                confident = np.stack(seen.kp_conf.to_numpy())[:, COCO_LEGS] > CONFIDENT
-                hidden = float(((y > edge) & confident).sum() / max(confident.sum(), 1))
-                seen_cut = track_rows(cut2d, name, cut_tracks[name]).loc[frames]
-                moved_2d = np.median(np.hypot(*(np.stack(seen_cut[c].to_numpy())[:, COCO_UPPER]
-                                               - np.stack(seen[c].to_numpy())[:, COCO_UPPER]
-                                               for c in ("kp_x", "kp_y"))))  # fmt: skip
                 a, b = joints3d(whole.loc[frames]), joints3d(cut.loc[frames])
-                head = f"{weights} {'temporal' if temporal else 'single'} {preset} {name}: {len(frames)} frames"
+                pelvis = JOINT["pelvis"]
                 if args.edge == "side":
                     share, kept, lost = side_change_mm(a, b, np.stack(seen.kp_x.to_numpy()), edge)
-                    print(f"{head}, {share:.0%} of the limb keypoints hidden: {kept:.1f} / {lost:.1f}")
-                    continue
-                if args.edge == "top":
-                    pelvis = JOINT["pelvis"]
-                    face = np.stack(seen.kp_y.to_numpy())[:, : COCO17_JOINTS.index("left_shoulder")]
-                    print(
-                        f"{head}, {np.mean(face < edge):.0%} of the face keypoints hidden: "
+                    figures = f"{share:.0%} of the limb keypoints hidden: {kept:.1f} / {lost:.1f}"
+                elif args.edge == "top":
+                    face = np.stack(seen.kp_y.to_numpy())[:, COCO_FACE]
+                    figures = (
+                        f"{np.mean(face < edge):.0%} of the face keypoints hidden: "
                         f"{change_mm(a, b, LEGS, pelvis):.1f} / {change_mm(a, b, HEAD_AND_SHOULDERS, pelvis):.1f}"
                     )
-                    continue
+                else:
+                    y = np.stack(seen.kp_y.to_numpy())[:, COCO_LEGS]
+                    confident = np.stack(seen.kp_conf.to_numpy())[:, COCO_LEGS] > CONFIDENT
+                    hidden = float(((y > edge) & confident).sum() / max(confident.sum(), 1))
+                    seen_cut = track_rows(cut2d, name, cut_tracks[name]).loc[frames]
+                    moved_2d = np.median(np.hypot(*(np.stack(seen_cut[c].to_numpy())[:, COCO_UPPER]
+                                                   - np.stack(seen[c].to_numpy())[:, COCO_UPPER]
+                                                   for c in ("kp_x", "kp_y"))))  # fmt: skip
+                    figures = (
+                        f"{hidden:.0%} of the knees and ankles hidden, upper body's 2D moved {moved_2d:.0f} px: "
+                        f"{change_mm(a, b, UPPER, JOINT['thorax']):.1f} / {change_mm(a, b, LEGS, pelvis):.1f}"
+                    )
                 print(
-                    f"{head}, {hidden:.0%} of the knees and ankles hidden, upper body's 2D moved {moved_2d:.0f} px: "
-                    f"{change_mm(a, b, UPPER, JOINT['thorax']):.1f} / {change_mm(a, b, LEGS, JOINT['pelvis']):.1f}"
+                    f"{weights} {'temporal' if temporal else 'single'} {preset} {name}: {len(frames)} frames, {figures}"
                 )
 
 

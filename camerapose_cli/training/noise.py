@@ -194,7 +194,7 @@ def cut_by_frame_edge(
         side = (torch.rand(n, generator=gen) < cut.side_share).reshape(per_item)
         left = (torch.rand(n, generator=gen) < 0.5).reshape(per_item)
         sign = torch.where(side & left, -1.0, 1.0)
-    if cut.top_share > 0:  # the same for cuts without a top edge
+    if cut.top_share > 0:  # drawn only then too, so that cuts without a top edge keep their random stream
         top_of_rest = cut.top_share / max(1.0 - cut.side_share, cut.top_share)
         top = ~side & (torch.rand(n, generator=gen) < top_of_rest).reshape(per_item)
         sign = torch.where(top, -1.0, sign)

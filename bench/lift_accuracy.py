@@ -16,12 +16,14 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from camerapose_cli.config import load_preset
+from camerapose_cli.core.device import module_device, precision_name, resolve_precision
 from camerapose_cli.core.metrics import limb_asymmetry
 from camerapose_cli.io.coco import read_coco_keypoints
 from camerapose_cli.models.checkpoints import default_weights, load_lifter
@@ -41,6 +43,7 @@ def main() -> None:
     preset = load_preset("default")
     mirror = args.mirror or preset.lift.mirror_average
     model = load_lifter(args.weights)
+    precision = resolve_precision(preset.lift.precision, module_device(model))
     archive = SHARED / "mocap" / "bandai_motion.tar.xz"
     print(
         f"weights {args.weights} ({args.weights.stat().st_size / 1e6:.1f} MB); {os.cpu_count()} cores, torch {torch.__version__}"
@@ -51,7 +54,14 @@ def main() -> None:
         bodies = mocap_test_bodies(archive, split, preset.mocap, args.stride)
         for noise, target in ((0.0, "<= 45 / <= 35"), (0.02, "<= 60")):
             r = evaluate_on_bodies(
-                model, bodies, preset.synth, preset.lifter_noise, noise_frac=noise, seed=0, mirror=mirror
+                model,
+                bodies,
+                preset.synth,
+                preset.lifter_noise,
+                noise_frac=noise,
+                seed=0,
+                mirror=mirror,
+                precision=precision,
             )
             label = f"{split:11s} {len(bodies):6d} poses, noise {noise:.0%}"
             print(f"   {label:40s} {r['mpjpe_mm']:6.1f}   {r['pa_mpjpe_mm']:6.1f}    {target}")
@@ -63,19 +73,19 @@ def main() -> None:
     ).astype(np.float32)
     width, height = np.full(args.rows, 1920), np.full(args.rows, 1080)
     params = preset.lift
-    lift_keypoints(
-        model, keypoints[:4096], width[:4096], height[:4096], params.fov_deg, params.batch_size, mirror=mirror
-    )
+    lift = partial(lift_keypoints, model, fov_deg=params.fov_deg, mirror=mirror, precision=precision)
+    lift(keypoints[:4096], width[:4096], height[:4096], batch_size=params.batch_size)
     started = time.perf_counter()
-    lift_keypoints(model, keypoints, width, height, params.fov_deg, params.batch_size, mirror=mirror)
+    lift(keypoints, width, height, batch_size=params.batch_size)
     seconds = time.perf_counter() - started
     print(
-        f"   {args.rows / seconds:,.0f} person-frames/s ({args.rows} rows, batch {params.batch_size})   target >= 50,000"
+        f"   {args.rows / seconds:,.0f} person-frames/s ({args.rows} rows, batch {params.batch_size}, "
+        f"{precision_name(precision)}, mirror {mirror})   target >= 50,000"
     )
 
     print("\n3. COCO annotations (real people, poses the mocap lacks)")
     coco = read_coco_keypoints(SHARED / "coco" / "test_coco.json", min_keypoints=8)
-    result = lift_keypoints(model, coco.keypoints, coco.width, coco.height, params.fov_deg, 1024, mirror=mirror)
+    result = lift(coco.keypoints, coco.width, coco.height, batch_size=1024)
     labelled = coco.keypoints[..., 2] > 0
     tall = np.array([np.ptp(k[mask, 1]) for k, mask in zip(coco.keypoints, labelled)])
     asym = limb_asymmetry(torch.from_numpy(result.pose)).numpy()

@@ -34,7 +34,7 @@ from scipy.signal import savgol_filter
 
 import camerapose_cli
 from camerapose_cli.config import load_preset
-from camerapose_cli.core.device import resolve_device
+from camerapose_cli.core.device import native_bf16, precision_name, resolve_device, resolve_precision
 from camerapose_cli.core.keypoints import DETECTOR_PLACEMENT, KeypointPlacement
 from camerapose_cli.core.skeleton import H36M17_BONES
 from camerapose_cli.io.schema import read_keypoints2d
@@ -187,13 +187,23 @@ def throughput(single_path: Path, temporal_path: Path, device: str) -> None:
         if on.type == "cuda"
         else f"the CPU, {torch.get_num_threads()} threads"
     )
-    print(f"\n3. lift_tracks throughput on {where} (default [lift] settings, 100 tracks x 1,000 frames)")
-    for name, model in (("single-frame", None), ("temporal", temporal)):
-        lift_tracks(table, single, model, preset.lift)  # warm-up
-        start = time.perf_counter()
-        lift_tracks(table, single, model, preset.lift)
-        seconds = time.perf_counter() - start
-        print(f"   {name:14s} {len(table) / seconds:10,.0f} person-frames/s")
+    default = preset.lift
+    print(f"\n3. lift_tracks throughput on {where} (100 tracks x 1,000 frames), person-frames/s")
+    print(
+        f"   default [lift]: precision {default.precision} (here {precision_name(resolve_precision(default.precision, on))}),"
+        f" mirror_average {default.mirror_average}; bf16 native here: {native_bf16(on)}"
+    )
+    print(f"   {'precision':10s} {'mirror':7s} {'single-frame':>13s} {'temporal':>10s}")
+    for precision in ("fp32", "bf16"):
+        for mirror in (False, True):
+            config = default.with_values(precision=precision, mirror_average=mirror)
+            speeds = []
+            for model in (None, temporal):
+                lift_tracks(table, single, model, config)  # warm-up
+                start = time.perf_counter()
+                lift_tracks(table, single, model, config)
+                speeds.append(len(table) / (time.perf_counter() - start))
+            print(f"   {precision:10s} {str(mirror):7s} {speeds[0]:13,.0f} {speeds[1]:10,.0f}")
 
 
 def main() -> None:

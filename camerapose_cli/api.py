@@ -27,13 +27,14 @@ from camerapose_cli.config import (
     Executor,
     FrameEdge,
     ModelKind,
+    Precision,
     Preset,
     RaySection,
     Split,
     Tracker,
     load_preset,
 )
-from camerapose_cli.core.device import resolve_device
+from camerapose_cli.core.device import module_device, resolve_device, resolve_precision
 from camerapose_cli.core.keypoints import DETECTOR_PLACEMENT
 from camerapose_cli.detect.pose2d import PoseDetector
 from camerapose_cli.detect.track import make_tracker
@@ -200,6 +201,8 @@ def lift(
     temporal: bool | None = None,
     temporal_weights: PathLike | None = None,
     person_height: float | None = None,
+    mirror: bool | None = None,
+    precision: Precision | None = None,
     device: str | None = None,
     overlay: bool = False,
     force: bool = False,
@@ -211,10 +214,18 @@ def lift(
     `out/keypoints3d/*.parquet` (default out: run), with `overlay` also `out/overlays3d/`. Tracks long enough
     go through the temporal lifter unless `temporal=False` (default: the preset's [lift] temporal). `device`
     (refinement and lifting): auto | cpu | cuda | cuda:N (default: the preset's). `person_height` (metres,
-    standing): scale every track to that height instead of the lifter's size prior. `executor`, `ray`: as
+    standing): scale every track to that height instead of the lifter's size prior. `mirror`: average each input's
+    lift with its mirror image's; `precision`: auto | fp32 | bf16 (defaults: the preset's). `executor`, `ray`: as
     extract's."""
     preset = _preset(preset)
-    config = preset.lift.with_values(fov_deg=fov, temporal=temporal, device=device, person_height_m=person_height)
+    config = preset.lift.with_values(
+        fov_deg=fov,
+        temporal=temporal,
+        device=device,
+        person_height_m=person_height,
+        mirror_average=mirror,
+        precision=precision,
+    )
     lifter = _existing_file(weights, default_weights("lifter"), "--weights")
     sequence_lifter = None
     if config.temporal:
@@ -354,6 +365,7 @@ def evaluate(
             noise_frac=noise,
             seed=seed,
             mirror=preset.lift.mirror_average,
+            precision=resolve_precision(preset.lift.precision, module_device(model)),
             placement=DETECTOR_PLACEMENT if detector_keypoints else None,
             detector_noise=frame_noise,
             frame_cut=cut,
@@ -524,6 +536,14 @@ def lift_arrays(
     n = len(keypoints)
     width, height = np.broadcast_to(width, (n,)), np.broadcast_to(height, (n,))
     keypoints = np.asarray(keypoints, np.float32)
+    precision = resolve_precision(config.precision, module_device(model))
     return lift_keypoints(
-        model, keypoints, width, height, config.fov_deg, config.batch_size, mirror=config.mirror_average
+        model,
+        keypoints,
+        width,
+        height,
+        config.fov_deg,
+        config.batch_size,
+        mirror=config.mirror_average,
+        precision=precision,
     )

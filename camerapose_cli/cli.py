@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from camerapose_cli import __version__
-from camerapose_cli.config import Backend, Executor, FrameEdge, ModelKind, Split, Tracker, check_device
+from camerapose_cli.config import Backend, Executor, FrameEdge, ModelKind, Precision, Split, Tracker, check_device
 from camerapose_cli.errors import InputError, TrainingDiverged, UsageError
 
 app = typer.Typer(
@@ -299,6 +299,23 @@ def lift(
             help="Every person's standing height in metres, when known: scales the 3D to it [default: estimated].",
         ),
     ] = None,
+    mirror: Annotated[
+        bool | None,
+        typer.Option(
+            "--mirror/--no-mirror",
+            help="Average each input's lift with its mirror image's: a little more accurate, about half the speed "
+            "[default: the preset's].",
+            show_default=False,
+        ),
+    ] = None,
+    precision: Annotated[
+        Precision | None,
+        typer.Option(
+            "--precision",
+            help="What the lifters compute in: auto (bf16 where the device does it in hardware) | fp32 | bf16 "
+            "[default: the preset's].",
+        ),
+    ] = None,
     device: DeviceOpt = None,
     force: ForceOpt = False,
     executor: ExecutorOpt = "local",
@@ -324,6 +341,8 @@ def lift(
             temporal=temporal,
             temporal_weights=temporal_weights,
             person_height=person_height,
+            mirror=mirror,
+            precision=precision,
             device=device,
             overlay=overlay,
             force=force,

@@ -30,6 +30,7 @@ ModelKind = Literal["lifter", "refiner", "temporal"]
 Executor = Literal["local", "ray"]  # where a stage's inputs run: this process, or a Ray cluster (stages.ray_executor)
 # The image edge that cuts a person (training.noise.FrameCut); side: the left or the right one.
 FrameEdge = Literal["bottom", "side", "top"]
+Precision = Literal["auto", "fp32", "bf16"]  # what the lifters compute in (core.device.resolve_precision)
 LifterNoiseModel = Literal["gaussian", "detector"]  # the single-frame lifter's 2D corruption ([lifter_noise] model)
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
@@ -184,8 +185,9 @@ class TrainSection(ScheduleSection):
 
 
 class LiftSection(DeviceChoice):
-    NOT_IN_FINGERPRINT: ClassVar[frozenset[str]] = frozenset({"batch_size", "device"})
+    NOT_IN_FINGERPRINT: ClassVar[frozenset[str]] = frozenset({"batch_size", "device", "precision"})
     batch_size: int = Field(ge=1)
+    precision: Precision
     fov_deg: float = Field(gt=0, lt=180)
     temporal: bool
     mirror_average: bool

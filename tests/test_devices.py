@@ -9,6 +9,8 @@ import pytest
 import torch
 from conftest import ARCHIVE, require_shared, run_cli
 
+from camerapose_cli.core.device import CPU, compute_in, native_bf16, resolve_precision
+from camerapose_cli.models.lifter import Lifter, LifterConfig
 from camerapose_cli.training.data import SyntheticBatch, TrackBatch, to_device
 
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
@@ -141,3 +143,24 @@ def test_train_on_cuda_gives_the_metrics_of_the_cpu(bandai, tmp_path):
             abs(reports["cpu seed 1"][key] - reports["cpu"][key]),
         )
         assert abs(cuda - cpu) <= max(2 * seed_gap, 0.03 * cpu), (key, reports)
+
+
+def test_precision_auto_is_bf16_only_where_the_device_computes_it_natively():
+    assert resolve_precision("fp32", CPU) == torch.float32 and resolve_precision("bf16", CPU) == torch.bfloat16
+    assert resolve_precision("auto", CPU) == (torch.bfloat16 if native_bf16(CPU) else torch.float32)
+    assert not native_bf16(torch.device("meta"))
+
+
+def test_bf16_keeps_the_lifters_stems_and_heads_in_fp32():
+    """Under bf16 autocast the wide layers compute in bf16, but the layer that reads keypoints and the ones that
+    write metres stay fp32: the outputs are fp32 and within rounding of an fp32 forward pass."""
+    torch.manual_seed(0)
+    model = Lifter(LifterConfig(hidden=64)).eval()
+    inputs = torch.randn(256, 17, 3)
+    with torch.no_grad():
+        exact = model(inputs)
+        with compute_in(torch.bfloat16, CPU):
+            rounded = model(inputs)
+    assert rounded.body.dtype == torch.float32 and rounded.log_depth_ratio.dtype == torch.float32
+    gap = (rounded.body - exact.body).norm(dim=-1)
+    assert 0 < gap.mean() < 0.01 * exact.body.norm(dim=-1).mean()

@@ -89,6 +89,10 @@ class LifterOutput:
     def depth_ratio(self) -> torch.Tensor:
         return self.log_depth_ratio.exp()
 
+    def float(self) -> LifterOutput:
+        """In fp32 (after a forward pass under bf16 autocast)."""
+        return LifterOutput(self.body.float(), self.log_depth_ratio.float(), self.root_xy.float())
+
     @property
     def pose(self) -> torch.Tensor:
         """The 17 H36M joints (N, 17, 3)."""
@@ -127,19 +131,19 @@ class Lifter(nn.Module):
         BatchNorm statistics from the first n samples only (the paired ones of a mixed batch)."""
         flat = inputs.reshape(len(inputs), -1)
         if stats_from is None:
-            features = self.blocks(self.stem(flat))
+            features = self.blocks(in_fp32(self.stem, flat))
         else:
             norms = [m for m in self.modules() if isinstance(m, ReferenceBatchNorm1d)]
             for m in norms:
                 m.reference = stats_from
             try:
-                features = self.blocks(self.stem(flat))
+                features = self.blocks(in_fp32(self.stem, flat))
             finally:
                 for m in norms:
                     m.reference = None
-        body = self.pose_head(features).reshape(-1, NUM_BODY_POINTS, 3)
+        body = in_fp32(self.pose_head, features).reshape(-1, NUM_BODY_POINTS, 3)
         body = body - body[:, :1]  # the root (pelvis) is the origin by construction
-        camera = self.camera_head(features)
+        camera = in_fp32(self.camera_head, features)
         return LifterOutput(body, camera[:, 0], camera[:, 1:])
 
     def checkpoint(self, extra: dict | None = None) -> dict:
@@ -151,6 +155,14 @@ class Lifter(nn.Module):
         state = {k: v.float() for k, v in checkpoint["state_dict"].items()}
         model.load_state_dict(state)
         return model.eval()
+
+
+def in_fp32(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A layer run in fp32 even under bf16 autocast (core.device.compute_in): the stems, which read keypoints, and
+    the heads, which write metres. bf16's 8-bit mantissa would round either by millimetres, differently in every
+    frame, and the lifted tracks would jitter (docs/experiments.md); the wide layers between stay in bf16."""
+    with torch.autocast(x.device.type, enabled=False):
+        return layer(x.float())
 
 
 def mirror_average(predict: Callable[[torch.Tensor], LifterOutput], inputs: torch.Tensor) -> LifterOutput:

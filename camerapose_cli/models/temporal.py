@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from camerapose_cli.core.skeleton import NUM_BODY_POINTS, NUM_COCO_JOINTS
-from camerapose_cli.models.lifter import Lifter, LifterConfig, LifterOutput
+from camerapose_cli.models.lifter import Lifter, LifterConfig, LifterOutput, in_fp32
 
 CAMERA_PARAMS = 3  # log d, t_x, t_y
 FRAME_FEATURES = NUM_COCO_JOINTS * 3 + 1 + NUM_BODY_POINTS * 3 + CAMERA_PARAMS  # 2D, detected, base pose, camera
@@ -106,14 +106,14 @@ class TemporalLifter(nn.Module):
         base_camera = torch.cat([base.log_depth_ratio[:, None], base.root_xy], -1)
         frames = [inputs.reshape(b * t, -1), present.reshape(-1, 1).to(inputs.dtype), base.body.flatten(1), base_camera]
         x = torch.cat(frames, -1).reshape(b, t, -1).transpose(1, 2)
-        features = self.blocks(self.stem(x))
+        features = self.blocks(in_fp32(self.stem, x))
         half = self.receptive_field // 2
         centre = slice(half, t - half)
         base_body = base.body.reshape(b, t, NUM_BODY_POINTS, 3)[:, centre].reshape(-1, NUM_BODY_POINTS, 3)
-        body = base_body + self.pose_head(features).transpose(1, 2).reshape(-1, NUM_BODY_POINTS, 3)
+        body = base_body + in_fp32(self.pose_head, features).transpose(1, 2).reshape(-1, NUM_BODY_POINTS, 3)
         body = body - body[:, :1]  # the root (pelvis) is the origin by construction
         camera = base_camera.reshape(b, t, CAMERA_PARAMS)[:, centre].reshape(-1, CAMERA_PARAMS)
-        camera = camera + self.camera_head(features).transpose(1, 2).reshape(-1, CAMERA_PARAMS)
+        camera = camera + in_fp32(self.camera_head, features).transpose(1, 2).reshape(-1, CAMERA_PARAMS)
         return LifterOutput(body, camera[:, 0], camera[:, 1:])
 
     def checkpoint(self, extra: dict | None = None) -> dict:

@@ -7,6 +7,7 @@ and its camera branch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pyarrow.parquet as pq
 import torch
 
 from camerapose_cli.config import LiftSection, OverlaySection, RefineSection
-from camerapose_cli.core.device import CPU, module_device, resolve_device
+from camerapose_cli.core.device import CPU, compute_in, module_device, precision_name, resolve_device, resolve_precision
 from camerapose_cli.core.geometry import VISIBLE_CONF, focal_from_fov, lifter_inputs, project_to_image
 from camerapose_cli.core.metrics import body_height
 from camerapose_cli.core.sequence import fill_gaps, track_segments
@@ -57,12 +58,14 @@ def lift_keypoints(
     batch_size: int,
     *,
     mirror: bool = False,
+    precision: torch.dtype = torch.float32,
 ) -> LiftResult:
     """Lift COCO-17 keypoints (N, 17, 3: x, y, conf in pixels) of frames of the given sizes, focal length
-    from the field of view, principal point at the image centre; `mirror`: average with the mirrored input's."""
+    from the field of view, principal point at the image centre; `mirror`: average with the mirrored input's;
+    `precision`: what the network computes in (core.device.compute_in)."""
     focal = focal_from_fov(width, height, fov_deg).astype(np.float32)
     principal = np.stack([width, height], -1).astype(np.float32) / 2
-    return lift_with_intrinsics(model, keypoints, focal, principal, batch_size, mirror=mirror)
+    return lift_with_intrinsics(model, keypoints, focal, principal, batch_size, mirror=mirror, precision=precision)
 
 
 def _to_camera(
@@ -123,9 +126,11 @@ def lift_with_intrinsics(
     batch_size: int,
     *,
     mirror: bool = False,
+    precision: torch.dtype = torch.float32,
 ) -> LiftResult:
     """Lift COCO-17 keypoints (N, 17, 3) px seen by cameras of known focal length (N,) and principal point (N, 2),
-    frame by frame, on the model's device; `mirror`: averaged with the mirrored input's (`mirror_average`)."""
+    frame by frame, on the model's device; `mirror`: averaged with the mirrored input's (`mirror_average`);
+    `precision`: what the network computes in."""
     parts: list[dict[str, torch.Tensor]] = []
     device = module_device(model)
     focal_all, principal_all, kp_all = _tensor(focal, device), _tensor(principal, device), _tensor(keypoints, device)
@@ -133,8 +138,9 @@ def lift_with_intrinsics(
         kp = kp_all[start : start + batch_size]
         focal, principal = focal_all[start : start + batch_size], principal_all[start : start + batch_size]
         inputs, centre, scale, rotation = lifter_inputs(kp[..., :2], kp[..., 2], focal, principal)
-        out = mirror_average(model, inputs) if mirror else model(inputs)
-        parts.append(_to_camera(out, kp, focal, principal, centre, scale, rotation))
+        with compute_in(precision, device):
+            out = mirror_average(model, inputs) if mirror else model(inputs)
+        parts.append(_to_camera(out.float(), kp, focal, principal, centre, scale, rotation))
     return _result(parts)
 
 
@@ -148,11 +154,13 @@ def lift_sequence(
     batch_size: int,
     *,
     mirror: bool = False,
+    precision: torch.dtype = torch.float32,
 ) -> LiftResult:
     """Lift one track with the temporal lifter: keypoints (T, 17, 3) px on consecutive frames, `present` (T,) False
     where the detector missed the person (those frames are interpolated, confidence 0, as in training). The ends
     are padded by repeating the first and last frames; at most `batch_size` frames go through at a time, on the
-    model's device; `mirror`: averaged with the mirrored track's (`mirror_average`)."""
+    model's device; `mirror`: averaged with the mirrored track's (`mirror_average`); `precision`: what the network
+    computes in."""
     device = module_device(model)
     detected = torch.from_numpy(present).to(device)
     kp = fill_gaps(_tensor(keypoints, device)[None], detected[None])[0]
@@ -167,11 +175,12 @@ def lift_sequence(
         stop = min(start + batch_size, len(kp))
         window = padded[None, start : stop + 2 * half]
         present_window = mask[None, start : stop + 2 * half]
-        out = mirror_average(lambda x: model(x, present_window), window) if mirror else model(window, present_window)
+        with compute_in(precision, device):
+            predict = partial(model, present=present_window)
+            out = mirror_average(predict, window) if mirror else predict(window)
         rows = slice(start, stop)
-        parts.append(
-            _to_camera(out, kp[rows], focal_t[rows], principal_t[rows], centre[rows], scale[rows], rotation[rows])
-        )
+        camera = (focal_t[rows], principal_t[rows], centre[rows], scale[rows], rotation[rows])
+        parts.append(_to_camera(out.float(), kp[rows], *camera))
     return _result(parts)
 
 
@@ -197,7 +206,9 @@ def lift_tracks(
     """Lift every row of a keypoints2d table: each track segment (cut at gaps of more than max_gap_frames) of at
     least temporal_min_frames frames with the temporal lifter, everything else frame by frame with `single`.
     `intrinsics`: each row's known (focal (N,), principal point (N, 2)); default: from [lift] fov_deg and the
-    image centre. Returns (the result in the table's row order, the model of each row: "temporal" or "single")."""
+    image centre. The networks compute in [lift] precision on `single`'s device. Returns (the result in the table's
+    row order, the model of each row: "temporal" or "single")."""
+    precision = resolve_precision(config.precision, module_device(single))
     if intrinsics is not None:
         focal, principal = intrinsics
     else:
@@ -215,14 +226,27 @@ def lift_tracks(
             dense_focal = np.full(len(dense), focal[rows[0]], np.float32)
             dense_principal = np.repeat(principal[rows[:1]], len(dense), 0)
             lifted = lift_sequence(
-                temporal, dense, present, dense_focal, dense_principal, config.batch_size, mirror=config.mirror_average
+                temporal,
+                dense,
+                present,
+                dense_focal,
+                dense_principal,
+                config.batch_size,
+                mirror=config.mirror_average,
+                precision=precision,
             )
             _write_rows(result, rows, lifted, slot)
             used[rows] = "temporal"
     rest = np.flatnonzero(used == "single")
     if len(rest):
         lifted = lift_with_intrinsics(
-            single, table.keypoints[rest], focal[rest], principal[rest], config.batch_size, mirror=config.mirror_average
+            single,
+            table.keypoints[rest],
+            focal[rest],
+            principal[rest],
+            config.batch_size,
+            mirror=config.mirror_average,
+            precision=precision,
         )
         _write_rows(result, rest, lifted, np.arange(len(rest)))
     return result, used
@@ -303,6 +327,7 @@ class LiftStage(Stage):
         self.config, self.weights, self.overlay = config, weights, overlay
         self.refinement = Refinement.load(refiner, refine_config) if refiner is not None else None
         self.device = resolve_device(config.device)
+        self.precision = precision_name(resolve_precision(config.precision, self.device))
         self.model = load_lifter(weights).to(self.device)
         self.model_name, self.model_sha256, self.preset_name = weights.name, file_sha256(weights), preset_name
         self.temporal = None
@@ -316,6 +341,7 @@ class LiftStage(Stage):
         return {
             "lift": self.config.result_settings(),
             "device": self.device.type,
+            "precision": self.precision,
             "lifter_sha256": self.model_sha256,
             "temporal_sha256": self.temporal_sha256,
             "refinement": refine,
@@ -353,6 +379,7 @@ class LiftStage(Stage):
             "temporal_lifter": self.temporal_name,
             "temporal_lifter_sha256": self.temporal_sha256,
             "fov_deg": self.config.fov_deg,
+            "precision": self.precision,
             "joints": "h36m17",
             "refiner_sha256": self.refinement.sha256 if self.refinement is not None else "none",
             **footer,

@@ -20,7 +20,7 @@ from camerapose_cli.config import (
     Split,
     SynthSection,
 )
-from camerapose_cli.core.device import module_device
+from camerapose_cli.core.device import compute_in, module_device
 from camerapose_cli.core.geometry import project_to_image
 from camerapose_cli.core.keypoints import KeypointPlacement, detector_keypoints
 from camerapose_cli.core.metrics import limb_mpjpe, limb_pa_mpjpe, mpjpe, pa_mpjpe, per_joint_error, second_difference
@@ -57,6 +57,7 @@ def evaluate_on_bodies(
     noise_frac: float,
     seed: int,
     mirror: bool = False,
+    precision: torch.dtype = torch.float32,
     placement: KeypointPlacement | None = None,
     detector_noise: DetectorFrameNoise | None = None,
     frame_cut: FrameCut | None = None,
@@ -65,6 +66,7 @@ def evaluate_on_bodies(
     `noise_frac` > 0: Gaussian 2D noise of that sigma (fraction of the person's extent), no dropped joints.
     `detector_noise`: single frames of the detector noise model instead (noise.corrupt_frames).
     `mirror`: the lifter's output averaged with its mirrored input's, as `lift` does with [lift] mirror_average.
+    `precision`: what the lifter computes in, as `lift` does with [lift] precision (core.device.compute_in).
     `placement`: where the 2D keypoints sit on every body (core.keypoints); None: at the joints.
     `frame_cut`: people cut by an image edge (FrameCut.everyone); None: whole."""
     noise: LifterNoiseSection | DetectorFrameNoise | None = detector_noise
@@ -84,7 +86,9 @@ def evaluate_on_bodies(
             make_batch(chunk_points, synth_cfg, gen, noise, augment=False, placement=placement, frame_cut=frame_cut),
             device,
         )
-        out = mirror_average(model, chunk.inputs) if mirror else model(chunk.inputs)
+        with compute_in(precision, device):
+            out = mirror_average(model, chunk.inputs) if mirror else model(chunk.inputs)
+        out = out.float()
         n = len(chunk.inputs)
         for key, value in evaluate_lifter(model, chunk, out).items():
             sums[key] = sums.get(key, 0.0) + value * n

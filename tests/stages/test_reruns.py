@@ -9,6 +9,7 @@ import pytest
 from conftest import STREET, copy_video, require_shared, run_cli
 
 from camerapose_cli.config import load_preset
+from camerapose_cli.core.device import CPU, precision_name, resolve_precision
 from camerapose_cli.io.resources import default_pose_model
 from camerapose_cli.models.checkpoints import default_weights
 from camerapose_cli.stages.extract import ExtractStage
@@ -76,8 +77,9 @@ def test_fingerprints_cover_every_setting_of_the_sections_a_stage_reads():
     assert refine["device"] == "cpu"  # the device it resolved to, not the preset's "auto"
     lifter = default_weights("lifter")
     lift = LiftStage(preset.lift, lifter, refiner, preset.refine, preset.overlay, "default").settings()
-    assert set(lift["lift"]) == set(type(preset.lift).model_fields) - {"batch_size", "device"}
+    assert set(lift["lift"]) == set(type(preset.lift).model_fields) - {"batch_size", "device", "precision"}
     assert lift["refinement"] == refine and lift["lifter_sha256"] and lift["device"] == "cpu"
+    assert lift["precision"] == precision_name(resolve_precision("auto", CPU))  # resolved, not the preset's "auto"
 
 
 def test_extract_fingerprint_holds_device_and_half():
